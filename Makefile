@@ -1,0 +1,66 @@
+# The README's commands. Each target installs what it needs first and is quick when
+# everything is already in place.
+#   make up      - prepare the data, train, and serve the whole app on localhost
+#   make test    - lint and run the whole test suite
+#   make deploy  - deploy every stack to the AWS account of the current credentials
+#   make destroy - tear the stacks down (data and trained models are retained)
+
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+# Exactly this version: pip then takes the local CPU build; any other pulls CUDA wheels.
+TORCH := torch==2.13.0
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+# Where the IMDB reviews come from: the official URL by default, a local copy when
+# one sits beside the checkout (as in CI) or when IMDB_SOURCE is set.
+IMDB_SOURCE ?= $(firstword $(wildcard ../shared/data/aclImdb.tar.gz))
+ifneq ($(IMDB_SOURCE),)
+export IMDB_SOURCE
+endif
+
+# Keep the CDK CLI's state in the project and its chatter off.
+export CDK_HOME := $(CURDIR)/.cdk-home
+export CDK_DISABLE_CLI_TELEMETRY := true
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+
+.PHONY: setup up test lint deploy destroy synth clean
+
+setup: $(VENV)/.installed node_modules/.installed /usr/bin/chromium
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check $(TORCH)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]" $(TORCH)
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+/usr/bin/chromium:
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium
+
+up: setup
+	$(BIN)/sentiment up
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: setup lint
+	$(BIN)/pytest
+
+synth: setup
+	npx cdk synth --all --quiet
+
+deploy: setup
+	npx cdk deploy --all
+
+destroy: setup
+	npx cdk destroy --all
+
+clean:
+	rm -rf cdk.out .cdk-home .pytest_cache .ruff_cache test-artifacts

@@ -1,0 +1,196 @@
+// The page's behaviour: read config.json, send the review to the prediction API, show the verdict.
+// Everything the user typed or the API answered reaches the page through textContent only.
+
+const DEFAULT_MAX_CHARS = 20000;
+// API Gateway gives up after 29 s; wait a little longer so its own answer can still arrive.
+const REQUEST_TIMEOUT_MS = 30000;
+const EXCERPT_CHARS = 180;
+
+const form = document.getElementById("review-form");
+const review = document.getElementById("review");
+const count = document.getElementById("review-count");
+const submit = document.getElementById("submit");
+const submitLabel = document.getElementById("submit-label");
+const resultRegion = document.getElementById("result-region");
+const result = document.getElementById("result");
+const verdict = document.getElementById("verdict");
+const confidenceValue = document.getElementById("confidence-value");
+const confidenceBar = document.getElementById("confidence-bar");
+const excerpt = document.getElementById("excerpt");
+const error = document.getElementById("error");
+
+const numberFormat = new Intl.NumberFormat("en");
+
+let config = null;
+let busy = false;
+
+/** A failure worth telling the user about, in words they can act on. */
+class Problem extends Error {}
+
+/** Characters as the API counts them: code points, so an emoji is one, not two. */
+function characterCount(text) {
+  let n = 0;
+  for (const _ of text) n += 1;
+  return n;
+}
+
+async function loadConfig() {
+  let data;
+  try {
+    const response = await fetch("config.json", { cache: "no-store" });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    data = await response.json();
+  } catch {
+    throw new Problem("This page could not load its settings (config.json). Reload to try again.");
+  }
+  if (typeof data?.apiUrl !== "string" || data.apiUrl === "") {
+    throw new Problem("This page's settings (config.json) do not name the sentiment API.");
+  }
+  const maxChars = Number.isInteger(data.maxReviewChars) && data.maxReviewChars > 0
+    ? data.maxReviewChars
+    : DEFAULT_MAX_CHARS;
+  return { apiUrl: new URL(data.apiUrl, document.baseURI).href, maxChars };
+}
+
+function reviewState() {
+  const text = review.value;
+  const chars = characterCount(text);
+  const maxChars = config?.maxChars ?? DEFAULT_MAX_CHARS;
+  return { text, chars, maxChars, blank: text.trim() === "", tooLong: chars > maxChars };
+}
+
+function refreshForm() {
+  const { chars, maxChars, blank, tooLong } = reviewState();
+  const over = chars - maxChars;
+  count.textContent = tooLong
+    ? `${numberFormat.format(over)} ${over === 1 ? "character" : "characters"} over the ${numberFormat.format(maxChars)} limit`
+    : `${numberFormat.format(chars)} / ${numberFormat.format(maxChars)} characters`;
+  count.classList.toggle("is-over", tooLong);
+  submit.disabled = busy || config === null || blank || tooLong;
+}
+
+function setBusy(value) {
+  busy = value;
+  form.setAttribute("aria-busy", String(value));
+  resultRegion.setAttribute("aria-busy", String(value));
+  submit.classList.toggle("is-busy", value);
+  submitLabel.textContent = value ? "Analyzing…" : "Analyze sentiment";
+  review.readOnly = value;
+  refreshForm();
+}
+
+function showError(message) {
+  result.hidden = true;
+  error.textContent = message;
+  error.hidden = false;
+  error.scrollIntoView({ block: "nearest" });
+}
+
+function clearError() {
+  error.hidden = true;
+  error.textContent = "";
+}
+
+function showVerdict(text, { sentiment, score }) {
+  const positive = sentiment === "positive";
+  // score is the probability of "positive"; the confidence is in whichever verdict was given.
+  const percent = Math.round((positive ? score : 1 - score) * 100);
+  verdict.textContent = positive ? "POSITIVE" : "NEGATIVE";
+  result.classList.toggle("is-positive", positive);
+  result.classList.toggle("is-negative", !positive);
+  confidenceValue.textContent = `${percent}%`;
+  // A CSSOM property, not a style attribute: allowed by a style-src 'self' policy.
+  confidenceBar.style.width = `${percent}%`;
+  const chars = [...text.trim()];
+  excerpt.textContent = chars.length > EXCERPT_CHARS
+    ? `${chars.slice(0, EXCERPT_CHARS).join("").replace(/[\s.,;:!?]+$/u, "")}…`
+    : chars.join("");
+  clearError();
+  result.hidden = false;
+  result.scrollIntoView({ block: "nearest" });
+}
+
+async function readJson(response) {
+  try {
+    return await response.json();
+  } catch {
+    return null;
+  }
+}
+
+function apiErrorMessage(body, status) {
+  // Our API answers {"error": {"message"}}; API Gateway's own responses {"message"}.
+  const message = body?.error?.message ?? body?.message;
+  if (typeof message === "string" && message.trim() !== "") return message;
+  return `The sentiment API could not answer (HTTP ${status}). Please try again.`;
+}
+
+function isVerdict(body) {
+  return (body?.sentiment === "positive" || body?.sentiment === "negative")
+    && typeof body.score === "number" && body.score >= 0 && body.score <= 1;
+}
+
+async function requestVerdict(text) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+  let response;
+  let body;
+  try {
+    response = await fetch(config.apiUrl, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ review: text }),
+      signal: controller.signal,
+      credentials: "omit",
+      cache: "no-store",
+    });
+    body = await readJson(response);
+  } catch {
+    if (controller.signal.aborted) {
+      throw new Problem(
+        `The sentiment API did not answer within ${REQUEST_TIMEOUT_MS / 1000} seconds. Please try again.`,
+      );
+    }
+    throw new Problem("Could not reach the sentiment API. Check your connection and try again.");
+  } finally {
+    clearTimeout(timer);
+  }
+  if (!response.ok) throw new Problem(apiErrorMessage(body, response.status));
+  if (!isVerdict(body)) throw new Problem("The sentiment API sent an answer this page cannot read.");
+  return body;
+}
+
+async function analyze() {
+  const { text, blank, tooLong } = reviewState();
+  if (busy || config === null || blank || tooLong) return;
+  setBusy(true);
+  try {
+    showVerdict(text, await requestVerdict(text));
+  } catch (failure) {
+    showError(failure instanceof Problem ? failure.message : "Something went wrong. Please try again.");
+  } finally {
+    setBusy(false);
+  }
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  analyze();
+});
+
+review.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    event.preventDefault();
+    analyze();
+  }
+});
+
+review.addEventListener("input", refreshForm);
+
+refreshForm();
+try {
+  config = await loadConfig();
+  refreshForm();
+} catch (failure) {
+  showError(failure.message);
+}

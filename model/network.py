@@ -1,0 +1,168 @@
+"""The sentiment classifier: an LSTM over word embeddings, beside a bag-of-n-grams model.
+
+Two branches read the same word ids and each gives a logit:
+
+- the LSTM branch: embedding → (bi)LSTM that ignores padding (see BidirectionalLSTM)
+  → max and mean pooling of the outputs over the real positions → linear;
+- the n-gram branch: a linear model over the review's unigrams and hashed bigrams,
+  each weighted by its naive-Bayes log-count ratio (NBSVM, Wang & Manning 2012).
+
+The branches are trained separately (trained jointly, the n-gram branch memorizes the
+training set and starves the LSTM) and combined by a two-weight logistic regression
+fitted on the validation split. Everything is a tensor in one state_dict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+# A large prime keeps the bigram hash (first * prime + second) well spread.
+_BIGRAM_PRIME = 1_000_003
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    vocabulary_size: int
+    embedding_dim: int = 128
+    hidden_dim: int = 128
+    layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.4
+    bigram_buckets: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        for name in ("vocabulary_size", "embedding_dim", "hidden_dim", "layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.bigram_buckets < 0:
+            raise ValueError(f"bigram_buckets must be at least 0, got {self.bigram_buckets}")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> NetworkConfig:
+        return cls(**data)
+
+
+def ngram_ids(ids: torch.Tensor, lengths: torch.Tensor, config: NetworkConfig) -> torch.Tensor:
+    """Feature ids of each review's unigrams and hashed bigrams, padding positions as 0.
+
+    Unigram features are the word ids themselves; bigram features are hashed into
+    `bigram_buckets` ids above the vocabulary. Returns a (batch, 2 * max_len) tensor.
+    """
+    positions = torch.arange(ids.size(1), device=ids.device)
+    unigrams = ids.masked_fill(positions >= lengths[:, None], 0)
+    if config.bigram_buckets == 0:
+        return unigrams
+    pairs = ids[:, :-1] * _BIGRAM_PRIME + ids[:, 1:]
+    bigrams = config.vocabulary_size + 1 + torch.remainder(pairs, config.bigram_buckets)
+    bigrams = bigrams.masked_fill(positions[:-1] >= lengths[:, None] - 1, 0)
+    return torch.cat([unigrams, bigrams], dim=1)
+
+
+def reverse_within_lengths(values: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Each row's first `length` steps in reverse order; padding stays where it is."""
+    steps = torch.arange(values.size(1), device=values.device)[None, :]
+    source = torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)
+    return values.gather(1, source.unsqueeze(-1).expand_as(values))
+
+
+class BidirectionalLSTM(nn.Module):
+    """A (bi)LSTM whose outputs at real positions ignore the padding after them.
+
+    It computes exactly what nn.LSTM over a PackedSequence computes, without packing:
+    the forward direction never reads the padding that follows a review, and the
+    backward direction reads each review reversed within its own length. Packing
+    would save the few padded steps that length-bucketed batches still have, but in
+    PyTorch 2.13 on CPU the backward pass over a packed batch of mixed lengths is
+    about 30 times slower than over the padded batch (bench/lstm_packing.py).
+    """
+
+    def __init__(self, config: NetworkConfig) -> None:
+        super().__init__()
+        self.bidirectional = config.bidirectional
+        self.dropout = nn.Dropout(config.dropout)
+        directions = 2 if config.bidirectional else 1
+        self.layers = nn.ModuleList()
+        for layer in range(config.layers):
+            size = config.embedding_dim if layer == 0 else directions * config.hidden_dim
+            self.layers.append(
+                nn.ModuleList(
+                    nn.LSTM(size, config.hidden_dim, batch_first=True) for _ in range(directions)
+                )
+            )
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(batch, steps, features) → (batch, steps, directions * hidden)."""
+        outputs = inputs
+        for index, layer in enumerate(self.layers):
+            if index > 0:
+                outputs = self.dropout(outputs)
+            forward, _ = layer[0](outputs)
+            if not self.bidirectional:
+                outputs = forward
+                continue
+            backward, _ = layer[1](reverse_within_lengths(outputs, lengths))
+            outputs = torch.cat([forward, reverse_within_lengths(backward, lengths)], dim=2)
+        return outputs
+
+
+class SentimentNetwork(nn.Module):
+    def __init__(self, config: NetworkConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocabulary_size, config.embedding_dim, padding_idx=0)
+        self.lstm = BidirectionalLSTM(config)
+        directions = 2 if config.bidirectional else 1
+        self.dropout = nn.Dropout(config.dropout)
+        self.lstm_head = nn.Linear(2 * directions * config.hidden_dim, 1)
+
+        features = config.vocabulary_size + 1 + config.bigram_buckets
+        # Row 0 is padding. The naive-Bayes ratios are data, not learned: a buffer.
+        self.ngram_weights = nn.EmbeddingBag(features, 1, mode="sum", padding_idx=0)
+        nn.init.zeros_(self.ngram_weights.weight)
+        self.register_buffer("ngram_ratios", torch.zeros(features))
+        self.ngram_bias = nn.Parameter(torch.zeros(1))
+        # Fusion of the two branch logits; starts as the LSTM alone.
+        self.fusion = nn.Linear(2, 1)
+        with torch.no_grad():
+            self.fusion.weight.copy_(torch.tensor([[1.0, 0.0]]))
+            self.fusion.bias.zero_()
+
+    def lstm_logit(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        embedded = self.dropout(self.embedding(ids))
+        outputs = self.lstm(embedded, lengths)
+        real = (torch.arange(ids.size(1), device=ids.device)[None, :] < lengths[:, None])
+        real = real.unsqueeze(-1)
+        largest = outputs.masked_fill(~real, float("-inf")).amax(dim=1)
+        mean = (outputs * real).sum(dim=1) / lengths[:, None].to(outputs.dtype)
+        pooled = self.dropout(torch.cat([largest, mean], dim=1))
+        return self.lstm_head(pooled).squeeze(1)
+
+    def ngram_logit(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        features = ngram_ids(ids, lengths, self.config)
+        # Presence, not counts (NBSVM's binarized features): drop repeats within a review.
+        features = unique_per_row(features)
+        weights = self.ngram_ratios[features]
+        return self.ngram_weights(features, per_sample_weights=weights).squeeze(1) + self.ngram_bias
+
+    def branch_logits(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.lstm_logit(ids, lengths), self.ngram_logit(ids, lengths)], dim=1)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """One logit per review (positive > 0). `ids` is padded with 0; every length ≥ 1."""
+        return self.fusion(self.branch_logits(ids, lengths)).squeeze(1)
+
+
+def unique_per_row(features: torch.Tensor) -> torch.Tensor:
+    """Each row's distinct feature ids, the rest of the row set to padding (0)."""
+    ordered, _ = features.sort(dim=1)
+    repeated = torch.zeros_like(ordered, dtype=torch.bool)
+    repeated[:, 1:] = ordered[:, 1:] == ordered[:, :-1]
+    return ordered.masked_fill(repeated, 0)

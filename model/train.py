@@ -1,0 +1,464 @@
+"""SageMaker training entry point (script mode): train the sentiment network.
+
+SageMaker's PyTorch training container runs this file from the extracted source
+tarball with hyperparameters as `--name value` arguments and paths in SM_* variables;
+`sentiment train` runs it the same way on a laptop. The steps:
+
+1. word2vec embeddings from the training and unlabeled reviews (network.py explains
+   the two branches),
+2. the n-gram branch: naive-Bayes ratios, then its weights, early-stopped,
+3. the LSTM branch, epoch by epoch, with a cosine learning-rate schedule, early
+   stopping on validation loss, and a checkpoint after every epoch,
+4. the fusion weights, fitted on the validation split,
+5. the test split's evaluation, and the model directory SageMaker tars into
+   model.tar.gz: weights, settings, vocabulary and the inference code.
+
+Every metric line is `key=value` pairs (see metric_definitions.json). A rerun with the
+same checkpoint directory resumes where the last one stopped, which is what makes
+managed spot training safe. On failure the reason goes to SageMaker's failure file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from dataset import VOCABULARY_FILE, EncodedSplit, bucketed_batches, padded_batch, read_split
+from network import NetworkConfig, SentimentNetwork, ngram_ids, unique_per_row
+from preprocess import Vocabulary
+from pretrain import word2vec_embeddings
+from torch import nn
+
+CODE_FILES = ("inference.py", "network.py", "preprocess.py")
+SERVING_REQUIREMENTS = "serving_requirements.txt"
+WEIGHTS_FILE = "model.pt"
+CONFIG_FILE = "model_config.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+EVALUATION_FILE = "evaluation.json"
+
+
+@dataclass(frozen=True)
+class Paths:
+    model_dir: Path
+    train: Path
+    validation: Path
+    test: Path | None
+    unlabeled: Path | None
+    output_dir: Path
+    checkpoint_dir: Path
+    failure_file: Path
+
+
+def paths_from_environment(environ: Mapping[str, str]) -> Paths:
+    """SageMaker's paths inside a training job; paths under the working directory elsewhere."""
+    in_sagemaker = "SM_TRAINING_ENV" in environ
+    root = Path("/opt/ml") if in_sagemaker else Path("artifacts")
+
+    def channel(name: str) -> Path | None:
+        configured = environ.get(f"SM_CHANNEL_{name.upper()}")
+        if configured:
+            return Path(configured)
+        return None if in_sagemaker else Path("data/prepared") / name
+
+    train, validation = channel("train"), channel("validation")
+    if train is None or validation is None:
+        raise FileNotFoundError("the train and validation channels are required")
+    return Paths(
+        model_dir=Path(environ.get("SM_MODEL_DIR", root / "model")),
+        train=train,
+        validation=validation,
+        test=channel("test"),
+        unlabeled=channel("unlabeled"),
+        output_dir=Path(environ.get("SM_OUTPUT_DATA_DIR", root / "output" / "data")),
+        checkpoint_dir=root / "checkpoints",
+        failure_file=root / "output" / "failure",
+    )
+
+
+def _boolean(text: str) -> bool:
+    # SageMaker passes every hyperparameter as a string.
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add = parser.add_argument
+    add("--epochs", type=int, default=4, help="most LSTM epochs (early stopping may end sooner)")
+    add("--batch-size", type=int, default=256)
+    add("--learning-rate", type=float, default=3e-3)
+    add("--embedding-dim", type=int, default=128)
+    add("--hidden-dim", type=int, default=128)
+    add("--layers", type=int, default=1)
+    add("--bidirectional", type=_boolean, default=True)
+    add("--dropout", type=float, default=0.4)
+    add("--bigram-buckets", type=int, default=1 << 20, help="0 turns the bigram features off")
+    add("--ngram-epochs", type=int, default=6, help="most epochs of the n-gram branch (0 = off)")
+    add("--word2vec-epochs", type=int, default=5, help="0 starts from random embeddings")
+    add("--patience", type=int, default=1, help="epochs without a better validation loss")
+    add("--seed", type=int, default=13)
+    add("--threads", type=int, default=0, help="CPU threads; 0 uses every core")
+    add("--checkpoint-dir", type=Path, default=None, help="default: /opt/ml/checkpoints")
+    add("--failure-file", type=Path, default=None, help="default: /opt/ml/output/failure")
+    return parser.parse_args(argv)
+
+
+def log_metrics(prefix: str, **values: float) -> None:
+    """One `key=value` line; SageMaker's MetricDefinitions read these from the log."""
+    fields = " ".join(f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}"
+                      for key, value in values.items())
+    print(f"{prefix} {fields}".strip(), flush=True)
+
+
+def _batches_of(
+    split: EncodedSplit, batch_size: int, device: torch.device, rng: np.random.Generator | None
+):
+    for indices in bucketed_batches(split.lengths, batch_size, rng):
+        ids, lengths = padded_batch(split, indices)
+        labels = None if split.labels is None else torch.from_numpy(split.labels[indices])
+        yield (
+            indices,
+            torch.from_numpy(ids).to(device),
+            torch.from_numpy(lengths).to(device),
+            None if labels is None else labels.float().to(device),
+        )
+
+
+def predict_logits(
+    network: SentimentNetwork,
+    split: EncodedSplit,
+    logit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    batch_size: int,
+    device: torch.device,
+) -> torch.Tensor:
+    """`logit(ids, lengths)` for every review, in the split's order."""
+    network.eval()
+    outputs = None
+    with torch.no_grad():
+        for indices, ids, lengths, _ in _batches_of(split, batch_size * 2, device, None):
+            result = logit(ids, lengths).cpu()
+            if outputs is None:
+                outputs = torch.zeros((len(split), *result.shape[1:]))
+            outputs[torch.from_numpy(indices)] = result
+    network.train()
+    return outputs
+
+
+def _scores(logits: torch.Tensor, labels: np.ndarray) -> tuple[float, float]:
+    """(loss, accuracy) of logits against labels."""
+    targets = torch.from_numpy(labels).float()
+    loss = nn.functional.binary_cross_entropy_with_logits(logits, targets).item()
+    accuracy = ((logits > 0).numpy() == labels.astype(bool)).mean().item()
+    return loss, accuracy
+
+
+def naive_bayes_ratios(
+    split: EncodedSplit, config: NetworkConfig, batch_size: int
+) -> torch.Tensor:
+    """log((p / |p|) / (q / |q|)) per feature, from in how many positive (p) and negative
+    (q) training reviews it occurs, add-one smoothed."""
+    features = config.vocabulary_size + 1 + config.bigram_buckets
+    counts = torch.ones((2, features), dtype=torch.float64)
+    for indices in bucketed_batches(split.lengths, batch_size):
+        ids, lengths = padded_batch(split, indices)
+        present = unique_per_row(ngram_ids(torch.from_numpy(ids), torch.from_numpy(lengths), config))
+        labels = torch.from_numpy(split.labels[indices]).long()
+        for label in (0, 1):
+            rows = present[labels == label].flatten()
+            counts[label] += torch.bincount(rows, minlength=features).double()
+    counts[:, 0] = 1.0  # padding
+    ratios = torch.log(counts[1] / counts[1].sum()) - torch.log(counts[0] / counts[0].sum())
+    ratios[0] = 0.0
+    return ratios.float()
+
+
+class Trainer:
+    """The training steps, with the state a checkpoint needs to resume them."""
+
+    def __init__(self, args: argparse.Namespace, paths: Paths) -> None:
+        self.args = args
+        self.paths = paths
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.checkpoint_dir = args.checkpoint_dir or paths.checkpoint_dir
+        self.vocabulary = Vocabulary.load(paths.train / VOCABULARY_FILE)
+        self.train = read_split(paths.train)
+        self.validation = read_split(paths.validation)
+        for name, split in (("train", self.train), ("validation", self.validation)):
+            if split.labels is None or len(split) == 0:
+                raise ValueError(f"the {name} channel has no labeled reviews")
+        self.config = NetworkConfig(
+            vocabulary_size=len(self.vocabulary),
+            embedding_dim=args.embedding_dim,
+            hidden_dim=args.hidden_dim,
+            layers=args.layers,
+            bidirectional=args.bidirectional,
+            dropout=args.dropout,
+            bigram_buckets=args.bigram_buckets,
+        )
+        torch.manual_seed(args.seed)
+        self.network = SentimentNetwork(self.config).to(self.device)
+        self.state = {"step": "start", "epoch": 0, "history": [], "best_loss": math.inf,
+                      "bad_epochs": 0}
+        self.best_lstm: dict[str, torch.Tensor] | None = None
+
+    # -- checkpoints -------------------------------------------------------------
+
+    def save_checkpoint(self, optimizer: torch.optim.Optimizer | None = None,
+                        schedule: torch.optim.lr_scheduler.LRScheduler | None = None) -> None:
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        checkpoint = {
+            "state": json.dumps(self.state),
+            "network": self.network.state_dict(),
+            "best_lstm": self.best_lstm or {},
+            "optimizer": optimizer.state_dict() if optimizer else {},
+            "schedule": schedule.state_dict() if schedule else {},
+        }
+        partial = self.checkpoint_dir / f".{CHECKPOINT_FILE}.partial"
+        torch.save(checkpoint, partial)
+        partial.replace(self.checkpoint_dir / CHECKPOINT_FILE)
+
+    def load_checkpoint(self) -> dict | None:
+        path = self.checkpoint_dir / CHECKPOINT_FILE
+        if not path.exists():
+            return None
+        checkpoint = torch.load(path, map_location=self.device, weights_only=True)
+        self.state = json.loads(checkpoint["state"])
+        self.network.load_state_dict(checkpoint["network"])
+        self.best_lstm = checkpoint["best_lstm"] or None
+        print(f"Resuming from {path}: step {self.state['step']}, epoch {self.state['epoch']}",
+              flush=True)
+        return checkpoint
+
+    # -- steps ---------------------------------------------------------------------
+
+    def pretrain_embeddings(self) -> None:
+        if self.args.word2vec_epochs == 0:
+            return
+        started = time.perf_counter()
+        reviews = [self.train.review(i) for i in range(len(self.train))]
+        if self.paths.unlabeled is not None and self.paths.unlabeled.is_dir():
+            unlabeled = read_split(self.paths.unlabeled)
+            reviews += [unlabeled.review(i) for i in range(len(unlabeled))]
+        matrix = word2vec_embeddings(
+            reviews,
+            self.config.vocabulary_size,
+            self.config.embedding_dim,
+            epochs=self.args.word2vec_epochs,
+            seed=self.args.seed,
+            workers=1,  # gensim is only reproducible on one worker
+        )
+        with torch.no_grad():
+            self.network.embedding.weight.copy_(torch.from_numpy(matrix))
+        print(f"word2vec: {len(reviews)} reviews in {time.perf_counter() - started:.1f} s",
+              flush=True)
+
+    def train_ngram_branch(self) -> None:
+        if self.args.ngram_epochs == 0:
+            return
+        network, args = self.network, self.args
+        with torch.no_grad():
+            network.ngram_ratios.copy_(
+                naive_bayes_ratios(self.train, self.config, args.batch_size).to(self.device)
+            )
+        parameters = [network.ngram_weights.weight, network.ngram_bias]
+        optimizer = torch.optim.Adam(parameters, lr=0.02)
+        best_loss, best = math.inf, None
+        for epoch in range(1, args.ngram_epochs + 1):
+            rng = np.random.default_rng([args.seed, 1, epoch])
+            train_loss = self._epoch(network.ngram_logit, optimizer, None, rng)
+            val_loss, val_accuracy = _scores(
+                predict_logits(network, self.validation, network.ngram_logit, args.batch_size,
+                               self.device), self.validation.labels)
+            log_metrics(f"ngram_epoch={epoch}", train_loss=train_loss, val_loss=val_loss,
+                        val_accuracy=val_accuracy)
+            if val_loss >= best_loss:
+                break
+            best_loss = val_loss
+            best = [parameter.detach().clone() for parameter in parameters]
+        with torch.no_grad():
+            for parameter, value in zip(parameters, best, strict=True):
+                parameter.copy_(value)
+
+    def _lstm_parameters(self) -> list[nn.Parameter]:
+        network = self.network
+        return [*network.embedding.parameters(), *network.lstm.parameters(),
+                *network.lstm_head.parameters()]
+
+    def _epoch(self, logit, optimizer, schedule, rng) -> float:
+        total, count = 0.0, 0
+        for indices, ids, lengths, labels in _batches_of(
+            self.train, self.args.batch_size, self.device, rng
+        ):
+            optimizer.zero_grad()
+            loss = nn.functional.binary_cross_entropy_with_logits(logit(ids, lengths), labels)
+            loss.backward()
+            nn.utils.clip_grad_norm_(
+                [p for group in optimizer.param_groups for p in group["params"]], 5.0
+            )
+            optimizer.step()
+            if schedule is not None:
+                schedule.step()
+            total += loss.item() * len(indices)
+            count += len(indices)
+        return total / count
+
+    def train_lstm_branch(self, checkpoint: dict | None) -> None:
+        network, args = self.network, self.args
+        optimizer = torch.optim.Adam(self._lstm_parameters(), lr=args.learning_rate)
+        steps_per_epoch = len(bucketed_batches(self.train.lengths, args.batch_size))
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max(1, args.epochs * steps_per_epoch)
+        )
+        if checkpoint and checkpoint["optimizer"]:
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            schedule.load_state_dict(checkpoint["schedule"])
+        while self.state["epoch"] < args.epochs and self.state["bad_epochs"] < args.patience:
+            epoch = self.state["epoch"] + 1
+            # Seeded per epoch, so a resumed run shuffles and drops out exactly as an
+            # uninterrupted one would.
+            torch.manual_seed(args.seed * 1000 + epoch)
+            rng = np.random.default_rng([args.seed, 2, epoch])
+            started = time.perf_counter()
+            train_loss = self._epoch(network.lstm_logit, optimizer, schedule, rng)
+            val_loss, val_accuracy = _scores(
+                predict_logits(network, self.validation, network.lstm_logit, args.batch_size,
+                               self.device), self.validation.labels)
+            log_metrics(f"epoch={epoch}", train_loss=train_loss, val_loss=val_loss,
+                        val_accuracy=val_accuracy, seconds=round(time.perf_counter() - started))
+            self.state["history"].append(
+                {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                 "val_accuracy": val_accuracy})
+            if val_loss < self.state["best_loss"]:
+                self.state.update(best_loss=val_loss, bad_epochs=0)
+                self.best_lstm = {name: value.detach().clone()
+                                  for name, value in network.state_dict().items()}
+            else:
+                self.state["bad_epochs"] += 1
+            self.state["epoch"] = epoch
+            self.save_checkpoint(optimizer, schedule)
+        if self.best_lstm is not None:
+            network.load_state_dict(self.best_lstm)
+
+    def fit_fusion(self) -> None:
+        """The two-weight logistic regression over the branches' validation logits."""
+        network = self.network
+        branches = predict_logits(network, self.validation, network.branch_logits,
+                                  self.args.batch_size, self.device)
+        if self.args.ngram_epochs == 0:
+            branches[:, 1] = 0.0
+        targets = torch.from_numpy(self.validation.labels).float()
+        fusion = nn.Linear(2, 1)
+        optimizer = torch.optim.LBFGS(fusion.parameters(), max_iter=200)
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            loss = nn.functional.binary_cross_entropy_with_logits(
+                fusion(branches).squeeze(1), targets
+            ) + 1e-3 * fusion.weight.square().sum()
+            loss.backward()
+            return loss
+
+        optimizer.step(closure)
+        with torch.no_grad():
+            network.fusion.load_state_dict(fusion.state_dict())
+
+    def evaluate(self) -> dict:
+        network, args = self.network, self.args
+        results = {"validation_note": "the validation reviews share movies with the training "
+                   "reviews and the fusion weights are fitted on them: expect validation "
+                   "figures 0.5-2 points above test"}
+        splits = {"validation": self.validation}
+        if self.paths.test is not None:
+            splits["test"] = read_split(self.paths.test)
+        for name, split in splits.items():
+            branches = predict_logits(network, split, network.branch_logits, args.batch_size,
+                                      self.device)
+            fused = network.fusion(branches.to(self.device)).squeeze(1).detach().cpu()
+            loss, accuracy = _scores(fused, split.labels)
+            results[name] = {
+                "reviews": len(split),
+                "loss": loss,
+                "accuracy": accuracy,
+                "lstm_accuracy": _scores(branches[:, 0], split.labels)[1],
+                "ngram_accuracy": _scores(branches[:, 1], split.labels)[1],
+            }
+        values = {"val_accuracy": results["validation"]["accuracy"]}
+        if "test" in results:
+            values |= {"test_loss": results["test"]["loss"],
+                       "test_accuracy": results["test"]["accuracy"]}
+        log_metrics("final", **values)
+        results["history"] = self.state["history"]
+        results["fusion"] = {"weights": network.fusion.weight.detach().flatten().tolist(),
+                             "bias": network.fusion.bias.item()}
+        return results
+
+    def run(self) -> dict:
+        checkpoint = self.load_checkpoint()
+        if self.state["step"] == "start":
+            self.pretrain_embeddings()
+            self.train_ngram_branch()
+            self.state["step"] = "lstm"
+            self.save_checkpoint()
+        self.train_lstm_branch(checkpoint)
+        self.fit_fusion()
+        return self.evaluate()
+
+
+def write_model_dir(trainer: Trainer, model_dir: Path) -> None:
+    """The self-describing model directory: weights, settings, vocabulary and code/."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    state = {name: value.cpu() for name, value in trainer.network.state_dict().items()}
+    torch.save(state, model_dir / WEIGHTS_FILE)
+    (model_dir / CONFIG_FILE).write_text(json.dumps(trainer.config.to_json(), indent=2) + "\n")
+    trainer.vocabulary.save(model_dir / VOCABULARY_FILE)
+    code = model_dir / "code"
+    code.mkdir(exist_ok=True)
+    source = Path(__file__).resolve().parent
+    for name in CODE_FILES:
+        shutil.copyfile(source / name, code / name)
+    shutil.copyfile(source / SERVING_REQUIREMENTS, code / "requirements.txt")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    failure_file = args.failure_file
+    started = time.perf_counter()
+    try:
+        paths = paths_from_environment(os.environ)
+        failure_file = failure_file or paths.failure_file
+        torch.set_num_threads(args.threads or os.cpu_count() or 1)
+        trainer = Trainer(args, paths)
+        results = trainer.run()
+        results["training_seconds"] = round(time.perf_counter() - started, 1)
+        write_model_dir(trainer, paths.model_dir)
+        paths.output_dir.mkdir(parents=True, exist_ok=True)
+        (paths.output_dir / EVALUATION_FILE).write_text(json.dumps(results, indent=2) + "\n")
+    except Exception as error:
+        reason = f"{type(error).__name__}: {error}".replace("\n", " ")[:1000]
+        failure_file = failure_file or Path("/opt/ml/output/failure")
+        try:
+            failure_file.parent.mkdir(parents=True, exist_ok=True)
+            failure_file.write_text(reason + "\n")
+        except OSError:
+            pass  # the reason still reaches the log below
+        print(f"Training failed: {reason}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from error
+    print(f"Training finished in {results['training_seconds']} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""The `sentiment` command: prepare data, train, evaluate, serve locally, predict."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from preprocess import PreprocessingSettings
+
+from sentiment import imdb_source, training_run
+from sentiment.prepare import PrepareOptions, prepare
+
+DEFAULT_DATA_DIR = Path("data/prepared")
+DEFAULT_MODEL_DIR = Path("artifacts/model")
+DEFAULT_CHECKPOINT_DIR = Path("artifacts/checkpoints")
+
+
+def _add_prepare(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser(
+        "prepare",
+        help="turn the raw IMDB reviews into the training job's input channels",
+        description="Preprocess the IMDB reviews into train/validation/test (and unlabeled) "
+        "splits of word ids, with the vocabulary and a manifest.",
+    )
+    parser.add_argument(
+        "--source",
+        default=imdb_source.default_source(),
+        help="the official archive URL (default), a local .tar.gz or an extracted aclImdb "
+        f"directory; ${imdb_source.SOURCE_ENV} overrides the default",
+    )
+    parser.add_argument("--output", type=Path, default=DEFAULT_DATA_DIR, help="output directory")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=imdb_source.default_cache_dir(),
+        help=f"where downloads and extractions are kept (${imdb_source.CACHE_ENV})",
+    )
+    defaults = PrepareOptions()
+    parser.add_argument("--vocab-size", type=int, default=defaults.vocabulary_size)
+    parser.add_argument("--max-length", type=int, default=defaults.settings.max_length)
+    parser.add_argument(
+        "--validation-fraction", type=float, default=defaults.validation_fraction
+    )
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--keep-negations",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.settings.keep_negations,
+        help="keep no/not/nor and n't words that NLTK's stopword list drops",
+    )
+    parser.add_argument(
+        "--unlabeled",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.include_unlabeled,
+        help="also prepare the 50,000 unlabeled reviews (train/unsup) as their own split",
+    )
+    parser.add_argument("--workers", type=int, default=defaults.workers)
+    parser.set_defaults(run=_run_prepare)
+
+
+def _run_prepare(args: argparse.Namespace) -> None:
+    options = PrepareOptions(
+        vocabulary_size=args.vocab_size,
+        validation_fraction=args.validation_fraction,
+        seed=args.seed,
+        include_unlabeled=args.unlabeled,
+        workers=args.workers,
+        settings=PreprocessingSettings(
+            keep_negations=args.keep_negations, max_length=args.max_length
+        ),
+    )
+    root = imdb_source.resolve(args.source, args.cache_dir)
+    started = time.perf_counter()
+    manifest = prepare(root, args.output, options)
+    elapsed = time.perf_counter() - started
+    counts = {name: split["reviews"] for name, split in manifest["splits"].items()}
+    print(
+        f"Prepared {json.dumps(counts)} into {args.output} in {elapsed:.1f} s "
+        f"(vocabulary {manifest['vocabulary_size']} ids)"
+    )
+
+
+def _add_train(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser(
+        "train",
+        help="train the model locally the way the SageMaker training job does",
+        description="Run model/train.py from a fresh source tarball with SM_* variables, as "
+        "the SageMaker training container does, and leave model.tar.gz in the model "
+        "directory. Any other option is a hyperparameter passed to train.py "
+        "(e.g. --epochs 3; see `python model/train.py --help`).",
+    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="prepared dataset")
+    parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=DEFAULT_CHECKPOINT_DIR,
+        help="checkpoints of unfinished runs; an identical rerun resumes from them",
+    )
+    parser.set_defaults(run=_run_train, accepts_hyperparameters=True)
+
+
+def _run_train(args: argparse.Namespace) -> None:
+    artifact = training_run.train(
+        args.data, args.model_dir, args.hyperparameters, args.checkpoint_dir
+    )
+    print(f"Model artifact: {artifact}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sentiment", description=__doc__)
+    subcommands = parser.add_subparsers(
+        title="commands", dest="command", required=True, metavar="COMMAND"
+    )
+    _add_prepare(subcommands)
+    _add_train(subcommands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "accepts_hyperparameters", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.hyperparameters = extra
+    try:
+        args.run(args)
+    except (ValueError, FileNotFoundError, training_run.TrainingFailed) as error:
+        print(f"sentiment {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

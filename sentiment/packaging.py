@@ -1,0 +1,122 @@
+"""Deterministic tarballs: the training source (sourcedir.tar.gz) and the model artifact.
+
+SageMaker's training container downloads `sagemaker_submit_directory` and extracts it
+into /opt/ml/code; the serving container extracts `model.tar.gz` into /opt/ml/model.
+Both are built here byte for byte reproducibly (sorted members, zeroed times and
+owners), so the same inputs always hash the same: the CDK app names training jobs
+after that hash.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import shutil
+import tarfile
+import tempfile
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+
+_SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
+_SKIPPED_DIR_SUFFIXES = (".egg-info",)
+_SKIPPED_SUFFIXES = {".pyc", ".pyo"}
+
+
+def source_files(directory: Path) -> list[Path]:
+    """The files below a directory, sorted, without caches."""
+    files = [
+        path
+        for path in directory.rglob("*")
+        if path.is_file()
+        and not any(
+            part in _SKIPPED_PARTS or part.endswith(_SKIPPED_DIR_SUFFIXES)
+            for part in path.relative_to(directory).parts
+        )
+        and path.suffix not in _SKIPPED_SUFFIXES
+    ]
+    return sorted(files, key=lambda path: path.relative_to(directory).as_posix())
+
+
+def write_tarball(members: Iterable[tuple[str, Path]], destination: Path) -> Path:
+    """Write (archive name, file) pairs to a reproducible .tar.gz, atomically."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, path in sorted(members):
+            info = tarfile.TarInfo(name)
+            info.size = path.stat().st_size
+            info.mode = 0o755 if os.access(path, os.X_OK) else 0o644
+            info.mtime = 0
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            with path.open("rb") as handle:
+                tar.addfile(info, handle)
+    partial = destination.with_name(destination.name + ".partial")
+    with partial.open("wb") as raw, gzip.GzipFile(
+        filename="", mode="wb", fileobj=raw, mtime=0
+    ) as zipped:
+        zipped.write(buffer.getvalue())
+    partial.replace(destination)
+    return destination
+
+
+def build_tarball(directory: Path, destination: Path) -> Path:
+    """Tar a directory's contents at the archive root.
+
+    This is the layout of both the training source tarball (built from model/) and
+    of model.tar.gz (SageMaker tars SM_MODEL_DIR's contents the same way).
+    """
+    members = [(path.relative_to(directory).as_posix(), path) for path in source_files(directory)]
+    return write_tarball(members, destination)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class UnsafeArchiveError(ValueError):
+    """An archive member that could write outside the destination or is not a plain file."""
+
+
+def _plain_member(member: tarfile.TarInfo, destination: str) -> tarfile.TarInfo:
+    """tarfile's `data` filter, and additionally no links or special files at all.
+
+    The `data` filter already refuses absolute paths, `..`, devices and links that point
+    outside; links inside are refused too, since nothing we read is ever a link.
+    """
+    if not (member.isfile() or member.isdir()):
+        raise UnsafeArchiveError(f"refusing archive member {member.name!r}: not a regular file")
+    try:
+        return tarfile.data_filter(member, destination)
+    except tarfile.FilterError as error:
+        raise UnsafeArchiveError(f"refusing archive member {member.name!r}: {error}") from None
+
+
+def extract_tarball(archive: Path, destination: Path) -> Path:
+    """Extract a .tar.gz into `destination` (which must not exist yet), all or nothing.
+
+    Members are extracted into a sibling temporary directory that is renamed into place
+    only when every member has been written, so an interrupted or refused extraction
+    leaves nothing under the final name.
+    """
+    if destination.exists():
+        raise FileExistsError(f"extraction target already exists: {destination}")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            tar.extractall(partial, filter=_plain_member)
+        partial.replace(destination)
+    except (tarfile.ReadError, EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise ValueError(f"{archive} is not a complete .tar.gz archive ({error})") from None
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial)
+    return destination

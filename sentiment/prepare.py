@@ -1,0 +1,246 @@
+"""`sentiment prepare`: raw IMDB reviews → the training job's input channels.
+
+Output directory (each split directory is one SageMaker channel):
+
+    train/        ids.npy lengths.npy labels.npy vocabulary.json
+    validation/   ids.npy lengths.npy labels.npy   (seeded, stratified, from the training reviews)
+    test/         ids.npy lengths.npy labels.npy
+    unlabeled/    ids.npy lengths.npy              (train/unsup, when the source has it)
+    manifest.json
+
+The vocabulary comes from the training split alone. The whole directory is written
+beside its final place and moved there at the end, so an interrupted run leaves the
+previous output (or nothing) under the final name, and the same input always gives
+byte-identical files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from dataset import VOCABULARY_FILE, EncodedSplit, write_split
+from preprocess import PreprocessingSettings, Tokenizer, Vocabulary
+from tqdm import tqdm
+
+from sentiment import __version__
+from sentiment.imdb_source import UNLABELED_DIR, ReviewFile, review_files
+from sentiment.packaging import file_sha256
+
+MANIFEST_FILE = "manifest.json"
+# Reviews per task sent to a worker: large enough to amortize the inter-process
+# traffic, small enough to keep the progress bar moving. Part of the checksum scheme.
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    vocabulary_size: int = 30_000
+    validation_fraction: float = 0.1
+    seed: int = 13
+    include_unlabeled: bool = True
+    workers: int = os.cpu_count() or 1
+    settings: PreprocessingSettings = PreprocessingSettings()
+
+    def __post_init__(self) -> None:
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(
+                f"validation fraction must be between 0 and 1, got {self.validation_fraction}"
+            )
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers}")
+
+
+@dataclass
+class _Corpus:
+    """Token lists (joined by spaces, cheap to pass between processes) and labels."""
+
+    tokens: list[str]
+    labels: list[int] | None
+
+
+_worker_tokenizer: Tokenizer | None = None
+
+
+def _start_worker(settings: PreprocessingSettings) -> None:
+    global _worker_tokenizer
+    _worker_tokenizer = Tokenizer(settings)
+
+
+def _tokenize_chunk(chunk: Sequence[ReviewFile]) -> tuple[list[str], bytes]:
+    """Tokens of each review, and a digest of the chunk's file names and bytes."""
+    assert _worker_tokenizer is not None, "worker not initialised"
+    digest = hashlib.sha256()
+    joined = []
+    for review in chunk:
+        raw = review.path.read_bytes()
+        digest.update(review.relative.encode() + b"\0" + raw + b"\0")
+        joined.append(" ".join(_worker_tokenizer(raw.decode("utf-8", errors="replace"))))
+    return joined, digest.digest()
+
+
+def _chunks(items: Sequence[ReviewFile]) -> Iterator[Sequence[ReviewFile]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _tokenize_all(
+    files: Sequence[ReviewFile], settings: PreprocessingSettings, workers: int
+) -> tuple[list[str], str]:
+    """Tokenize every file on all cores; returns the tokens and the source checksum."""
+    tokens: list[str] = []
+    digest = hashlib.sha256()
+    chunks = list(_chunks(files))
+    progress = tqdm(total=len(files), unit="review", desc="Preprocessing", disable=None)
+    if workers == 1:
+        _start_worker(settings)
+        results = map(_tokenize_chunk, chunks)
+        pool = None
+    else:
+        pool = multiprocessing.get_context("fork").Pool(
+            workers, initializer=_start_worker, initargs=(settings,)
+        )
+        results = pool.imap(_tokenize_chunk, chunks)
+    try:
+        for chunk_tokens, chunk_digest in results:
+            tokens.extend(chunk_tokens)
+            digest.update(chunk_digest)
+            progress.update(len(chunk_tokens))
+    finally:
+        progress.close()
+        if pool is not None:
+            pool.terminate()
+    return tokens, digest.hexdigest()
+
+
+def stratified_split(labels: Sequence[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices (kept, held out): `fraction` of each label held out, chosen by `seed`."""
+    rng = np.random.default_rng(seed)
+    labels_array = np.asarray(labels)
+    held_out: list[int] = []
+    for label in sorted(set(labels)):
+        members = np.flatnonzero(labels_array == label)
+        count = round(len(members) * fraction)
+        held_out.extend(rng.permutation(members)[:count].tolist())
+    held = set(held_out)
+    return [i for i in range(len(labels)) if i not in held], sorted(held)
+
+
+def _encode(corpus: _Corpus, indices: Sequence[int] | None, vocabulary: Vocabulary) -> EncodedSplit:
+    chosen = range(len(corpus.tokens)) if indices is None else indices
+    reviews = [vocabulary.ids(corpus.tokens[i].split()) for i in chosen]
+    labels = None if corpus.labels is None else [corpus.labels[i] for i in chosen]
+    return EncodedSplit.from_reviews(reviews, labels)
+
+
+def _split_summary(split: EncodedSplit, max_length: int) -> dict:
+    summary = {
+        "reviews": len(split),
+        "tokens": int(split.lengths.sum()),
+        "truncated_reviews": int((split.lengths >= max_length).sum()),
+    }
+    if split.labels is not None:
+        summary["positive"] = int((split.labels == 1).sum())
+        summary["negative"] = int((split.labels == 0).sum())
+    return summary
+
+
+def _labeled_files(root: Path, split: str) -> tuple[list[ReviewFile], list[int]]:
+    positive = review_files(root, f"{split}/pos")
+    negative = review_files(root, f"{split}/neg")
+    return positive + negative, [1] * len(positive) + [0] * len(negative)
+
+
+def prepare(root: Path, output: Path, options: PrepareOptions = PrepareOptions()) -> dict:
+    """Build the dataset from an extracted aclImdb directory; returns the manifest."""
+    settings = options.settings
+    train_files, train_labels = _labeled_files(root, "train")
+    test_files, test_labels = _labeled_files(root, "test")
+    unlabeled_files = (
+        review_files(root, UNLABELED_DIR)
+        if options.include_unlabeled and (root / UNLABELED_DIR).is_dir()
+        else []
+    )
+    all_tokens, source_digest = _tokenize_all(
+        train_files + test_files + unlabeled_files, settings, options.workers
+    )
+    n_train, n_test = len(train_files), len(test_files)
+    train = _Corpus(all_tokens[:n_train], train_labels)
+    test = _Corpus(all_tokens[n_train : n_train + n_test], test_labels)
+    kept, held_out = stratified_split(train_labels, options.validation_fraction, options.seed)
+
+    vocabulary = Vocabulary.build(
+        (train.tokens[i].split() for i in kept), options.vocabulary_size, settings
+    )
+    splits = {
+        "train": _encode(train, kept, vocabulary),
+        "validation": _encode(train, held_out, vocabulary),
+        "test": _encode(test, None, vocabulary),
+    }
+    if unlabeled_files:
+        splits["unlabeled"] = _encode(_Corpus(all_tokens[n_train + n_test :], None), None, vocabulary)
+
+    output = output.resolve()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    try:
+        for name, split in splits.items():
+            write_split(split, staging / name)
+        vocabulary.save(staging / "train" / VOCABULARY_FILE)
+        manifest = _manifest(staging, splits, vocabulary, options, source_digest)
+        (staging / MANIFEST_FILE).write_text(
+            json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+        _swap_into_place(staging, output)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return manifest
+
+
+def _manifest(
+    directory: Path,
+    splits: dict[str, EncodedSplit],
+    vocabulary: Vocabulary,
+    options: PrepareOptions,
+    source_digest: str,
+) -> dict:
+    max_length = options.settings.max_length
+    return {
+        "project_version": __version__,
+        "source_reviews_sha256": source_digest,
+        "preprocessing": {
+            key: value for key, value in options.settings.to_json().items() if key != "stopwords"
+        }
+        | {"stopword_count": len(options.settings.stopwords)},
+        "vocabulary_size": len(vocabulary),
+        "validation_fraction": options.validation_fraction,
+        "seed": options.seed,
+        "splits": {name: _split_summary(split, max_length) for name, split in splits.items()},
+        "files": {
+            path.relative_to(directory).as_posix(): file_sha256(path)
+            for path in sorted(directory.rglob("*"))
+            if path.is_file()
+        },
+    }
+
+
+def _swap_into_place(staging: Path, output: Path) -> None:
+    """Replace `output` with `staging` so that the final name never shows a partial dataset."""
+    if not output.exists():
+        staging.replace(output)
+        return
+    retired = output.with_name(f".{output.name}.old")
+    if retired.exists():
+        shutil.rmtree(retired)
+    output.replace(retired)
+    staging.replace(output)
+    shutil.rmtree(retired)

@@ -1,0 +1,1 @@
+"""The CDK stacks and constructs of the IMDB sentiment app (see app.py)."""

@@ -1,0 +1,348 @@
+"""The one typed configuration of the CDK app, read from `cdk.json` context.
+
+Every setting is a flat context key prefixed with ``sentiment:`` so that any of them can be
+overridden on the command line (``npx cdk deploy --all -c sentiment:endpointMode=serverless``).
+Values given with ``-c`` arrive as strings, so every reader accepts the string form too.
+Unknown ``sentiment:`` keys are errors: a typo must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+CONTEXT_PREFIX = "sentiment:"
+
+# SageMaker lowercases resource names in ARNs, and IAM matches ARNs case-sensitively: a
+# lowercase prefix is what lets the policies name "training-job/<prefix>-*" exactly. It also
+# names the stacks, so it must start with a letter.
+_NAME_PREFIX = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9]))*$")
+_ENDPOINT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+_PYTORCH_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+_PYTHON_VERSION = re.compile(r"^py3\d{1,2}$")
+
+# Job names are "<prefix>-<16 hex digits of the fingerprint>[-<retry>]", at most 63 characters.
+MAX_NAME_PREFIX_LENGTH = 40
+# The CloudFormation custom-resource wait, which the Provider framework cannot exceed.
+MAX_TRAINING_WAIT_MINUTES = 60
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096)
+
+
+class ConfigError(ValueError):
+    """A context value in cdk.json (or given with -c) is missing its mark."""
+
+
+class EndpointMode(StrEnum):
+    REALTIME = "realtime"
+    SERVERLESS = "serverless"
+
+
+class StoragePolicy(StrEnum):
+    """What deleting the stacks does to the data, model-artifact and log buckets."""
+
+    RETAIN = "retain"
+    DESTROY = "destroy"
+
+
+@dataclass(frozen=True)
+class PyTorchImages:
+    """The AWS Deep Learning Container release for both training and serving.
+
+    2.6.0 / py312 is the newest PyTorch release with both a SageMaker training and a
+    SageMaker inference CPU image; the model is developed on torch 2.13 and saves plain
+    state_dict tensors (loaded with weights_only=True), which load on any torch 2.x.
+    """
+
+    framework_version: str = "2.6.0"
+    python_version: str = "py312"
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    instance_type: str = "ml.m5.xlarge"
+    volume_size_gb: int = 30
+    max_runtime_minutes: int = 50
+    use_spot: bool = False
+    # Spot only: the job's whole life, waiting for capacity included (>= max_runtime_minutes).
+    max_wait_minutes: int = 60
+    # Passed to train.py as "--key value"; empty means the script's own defaults.
+    hyperparameters: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    wait_timeout_minutes: int = MAX_TRAINING_WAIT_MINUTES
+    poll_interval_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    name: str
+    mode: EndpointMode = EndpointMode.REALTIME
+    instance_type: str = "ml.m5.large"
+    min_instances: int = 1
+    max_instances: int = 2
+    # Target-tracking goal: invocations per instance per minute.
+    invocations_per_instance: int = 300
+    serverless_memory_mb: int = 2048
+    serverless_max_concurrency: int = 5
+    latency_alarm_ms: int = 1000
+    # Blue/green: how long the new fleet is watched by the rollback alarms before the old
+    # one is terminated.
+    bake_minutes: int = 10
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    rate_limit: float = 10.0
+    burst_limit: int = 20
+    # API Gateway needs one account-wide role to write logs; let this app create it unless
+    # the account already has one.
+    create_cloudwatch_role: bool = True
+
+
+@dataclass(frozen=True)
+class SentimentConfig:
+    name_prefix: str
+    prepared_data_dir: Path
+    storage_policy: StoragePolicy
+    log_retention_days: int
+    images: PyTorchImages
+    training: TrainingSettings
+    endpoint: EndpointSettings
+    api: ApiSettings
+
+    @property
+    def retains_storage(self) -> bool:
+        return self.storage_policy is StoragePolicy.RETAIN
+
+
+T = TypeVar("T")
+
+
+class _ContextReader:
+    """Typed access to the ``sentiment:`` context keys, remembering which ones were read."""
+
+    def __init__(self, context: Mapping[str, Any]) -> None:
+        self._values = {
+            key.removeprefix(CONTEXT_PREFIX): value
+            for key, value in context.items()
+            if key.startswith(CONTEXT_PREFIX)
+        }
+        self._read: set[str] = set()
+
+    def _get(self, key: str, default: T, parse: Callable[[Any], T]) -> T:
+        self._read.add(key)
+        if key not in self._values or self._values[key] is None:
+            return default
+        raw = self._values[key]
+        try:
+            return parse(raw)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"context {CONTEXT_PREFIX}{key}={raw!r}: {error}") from None
+
+    def string(self, key: str, default: str, pattern: re.Pattern[str] | None = None) -> str:
+        def parse(raw: Any) -> str:
+            if not isinstance(raw, str):
+                raise TypeError("expected a string")
+            if pattern is not None and not pattern.fullmatch(raw):
+                raise ValueError(f"expected a value matching {pattern.pattern}")
+            return raw
+
+        return self._get(key, default, parse)
+
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
+        def parse(raw: Any) -> int:
+            if isinstance(raw, bool) or not isinstance(raw, int | str):
+                raise TypeError("expected an integer")
+            value = int(raw)
+            if not low <= value <= high:
+                raise ValueError(f"expected an integer from {low} to {high}")
+            return value
+
+        return self._get(key, default, parse)
+
+    def number(self, key: str, default: float, low: float, high: float) -> float:
+        def parse(raw: Any) -> float:
+            if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+                raise TypeError("expected a number")
+            value = float(raw)
+            if not low <= value <= high:
+                raise ValueError(f"expected a number from {low} to {high}")
+            return value
+
+        return self._get(key, default, parse)
+
+    def boolean(self, key: str, default: bool) -> bool:
+        def parse(raw: Any) -> bool:
+            if isinstance(raw, bool):
+                return raw
+            if isinstance(raw, str) and raw.lower() in {"true", "false"}:
+                return raw.lower() == "true"
+            raise ValueError("expected true or false")
+
+        return self._get(key, default, parse)
+
+    def choice(self, key: str, default: T, choices: Callable[[str], T]) -> T:
+        return self._get(key, default, choices)
+
+    def mapping(self, key: str) -> Mapping[str, str]:
+        def parse(raw: Any) -> Mapping[str, str]:
+            value = json.loads(raw) if isinstance(raw, str) else raw
+            if not isinstance(value, dict):
+                raise TypeError("expected an object of hyperparameter names to values")
+            return MappingProxyType(
+                {name: _hyperparameter(name, item) for name, item in sorted(value.items())}
+            )
+
+        return self._get(key, MappingProxyType({}), parse)
+
+    def unknown_keys(self) -> list[str]:
+        return sorted(CONTEXT_PREFIX + key for key in self._values.keys() - self._read)
+
+
+def _hyperparameter(name: str, value: Any) -> str:
+    if name.startswith("sagemaker_"):
+        raise ValueError(f"{name!r}: sagemaker_* hyperparameters are set by the app itself")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,255}", name):
+        raise ValueError(f"{name!r} is not a command-line option name")
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise TypeError(f"{name!r}: a hyperparameter value is a string or a number")
+    text = str(value)
+    if len(text) > 2500:
+        raise ValueError(f"{name!r}: SageMaker limits hyperparameter values to 2500 characters")
+    return text
+
+
+def load_config(context: Mapping[str, Any], project_root: Path) -> SentimentConfig:
+    """Build and validate the configuration from the app's context (all keys, any origin)."""
+    read = _ContextReader(context)
+    name_prefix = read.string("namePrefix", "imdb-sentiment", _NAME_PREFIX)
+    if len(name_prefix) > MAX_NAME_PREFIX_LENGTH:
+        raise ConfigError(
+            f"context {CONTEXT_PREFIX}namePrefix: at most {MAX_NAME_PREFIX_LENGTH} characters"
+        )
+    prepared = Path(read.string("preparedDataDir", "data/prepared"))
+    defaults_training = TrainingSettings()
+    training = TrainingSettings(
+        instance_type=read.string(
+            "trainingInstanceType", defaults_training.instance_type, _INSTANCE_TYPE
+        ),
+        volume_size_gb=read.integer(
+            "trainingVolumeSizeGb", defaults_training.volume_size_gb, 1, 512
+        ),
+        max_runtime_minutes=read.integer(
+            "trainingMaxRuntimeMinutes", defaults_training.max_runtime_minutes, 1, 28 * 24 * 60
+        ),
+        use_spot=read.boolean("trainingUseSpot", defaults_training.use_spot),
+        max_wait_minutes=read.integer(
+            "trainingMaxWaitMinutes", defaults_training.max_wait_minutes, 1, 28 * 24 * 60
+        ),
+        hyperparameters=read.mapping("hyperparameters"),
+        wait_timeout_minutes=read.integer(
+            "trainingWaitMinutes",
+            defaults_training.wait_timeout_minutes,
+            5,
+            MAX_TRAINING_WAIT_MINUTES,
+        ),
+        poll_interval_seconds=read.integer(
+            "trainingPollSeconds", defaults_training.poll_interval_seconds, 10, 300
+        ),
+    )
+    _check_training_fits_the_wait(training)
+
+    defaults_endpoint = EndpointSettings(name=name_prefix)
+    endpoint = EndpointSettings(
+        name=read.string("endpointName", name_prefix, _ENDPOINT_NAME),
+        mode=read.choice("endpointMode", defaults_endpoint.mode, EndpointMode),
+        instance_type=read.string(
+            "endpointInstanceType", defaults_endpoint.instance_type, _INSTANCE_TYPE
+        ),
+        min_instances=read.integer("endpointMinInstances", defaults_endpoint.min_instances, 1, 100),
+        max_instances=read.integer("endpointMaxInstances", defaults_endpoint.max_instances, 1, 100),
+        invocations_per_instance=read.integer(
+            "endpointInvocationsPerInstance", defaults_endpoint.invocations_per_instance, 1, 100_000
+        ),
+        serverless_memory_mb=read.choice(
+            "serverlessMemoryMb", defaults_endpoint.serverless_memory_mb, _serverless_memory
+        ),
+        serverless_max_concurrency=read.integer(
+            "serverlessMaxConcurrency", defaults_endpoint.serverless_max_concurrency, 1, 200
+        ),
+        latency_alarm_ms=read.integer(
+            "latencyAlarmMs", defaults_endpoint.latency_alarm_ms, 1, 60_000
+        ),
+        bake_minutes=read.integer("deploymentBakeMinutes", defaults_endpoint.bake_minutes, 0, 60),
+    )
+    if len(endpoint.name) > 63:
+        raise ConfigError(f"context {CONTEXT_PREFIX}endpointName: at most 63 characters")
+    if endpoint.max_instances < endpoint.min_instances:
+        raise ConfigError(
+            f"context {CONTEXT_PREFIX}endpointMaxInstances ({endpoint.max_instances}) is below "
+            f"{CONTEXT_PREFIX}endpointMinInstances ({endpoint.min_instances})"
+        )
+
+    defaults_api = ApiSettings()
+    api = ApiSettings(
+        rate_limit=read.number("apiRateLimit", defaults_api.rate_limit, 0.1, 10_000),
+        burst_limit=read.integer("apiBurstLimit", defaults_api.burst_limit, 1, 5_000),
+        create_cloudwatch_role=read.boolean(
+            "apiCreateCloudWatchRole", defaults_api.create_cloudwatch_role
+        ),
+    )
+    defaults_images = PyTorchImages()
+    config = SentimentConfig(
+        name_prefix=name_prefix,
+        prepared_data_dir=prepared if prepared.is_absolute() else project_root / prepared,
+        storage_policy=read.choice("removalPolicy", StoragePolicy.RETAIN, StoragePolicy),
+        log_retention_days=read.choice("logRetentionDays", 30, _log_retention),
+        images=PyTorchImages(
+            framework_version=read.string(
+                "pytorchVersion", defaults_images.framework_version, _PYTORCH_VERSION
+            ),
+            python_version=read.string(
+                "pythonVersion", defaults_images.python_version, _PYTHON_VERSION
+            ),
+        ),
+        training=training,
+        endpoint=endpoint,
+        api=api,
+    )
+    unknown = read.unknown_keys()
+    if unknown:
+        raise ConfigError(f"unknown context keys: {', '.join(unknown)} (see the README)")
+    return config
+
+
+def _check_training_fits_the_wait(training: TrainingSettings) -> None:
+    # A job that may outlive the deployment's wait fails the deployment while it still runs
+    # and bills; the README explains how to train longer jobs outside CloudFormation.
+    if training.use_spot and training.max_wait_minutes < training.max_runtime_minutes:
+        raise ConfigError(
+            f"context {CONTEXT_PREFIX}trainingMaxWaitMinutes must be at least "
+            f"{CONTEXT_PREFIX}trainingMaxRuntimeMinutes for spot training"
+        )
+    longest = training.max_wait_minutes if training.use_spot else training.max_runtime_minutes
+    if longest > training.wait_timeout_minutes:
+        raise ConfigError(
+            f"the training job may run {longest} minutes but the deployment waits only "
+            f"{training.wait_timeout_minutes} ({CONTEXT_PREFIX}trainingWaitMinutes, at most "
+            f"{MAX_TRAINING_WAIT_MINUTES}); shorten the job or train it outside the deployment"
+        )
+
+
+def _serverless_memory(raw: Any) -> int:
+    value = int(raw) if isinstance(raw, int | str) and not isinstance(raw, bool) else None
+    if value not in {1024, 2048, 3072, 4096, 5120, 6144}:
+        raise ValueError("expected 1024, 2048, 3072, 4096, 5120 or 6144 (MB)")
+    return value
+
+
+def _log_retention(raw: Any) -> int:
+    value = int(raw) if isinstance(raw, int | str) and not isinstance(raw, bool) else None
+    if value not in LOG_RETENTION_DAYS:
+        raise ValueError(f"expected one of {', '.join(map(str, LOG_RETENTION_DAYS))} (days)")
+    return value

@@ -1,0 +1,157 @@
+"""The public prediction API: API Gateway ``POST /predict`` → Lambda → SageMaker endpoint.
+
+The API and the web page need each other's origin (CORS here, the CSP and config.json there).
+CloudFormation has no cycle — the page's headers need only the REST API's id, and only the
+route and its CORS preflight need the page's domain — so the stack builds the bare API first
+(``PublicApi``), then the website, then the route (``PredictionRoute``).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration
+from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from stacks.compliance import acknowledge
+from stacks.config import ApiSettings
+from stacks.functions import PythonFunction
+from stacks.log_groups import log_group
+
+STAGE_NAME = "v1"
+ROUTE = "predict"
+
+
+class PublicApi(Construct):
+    """A regional REST API with a throttled, access-logged stage."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: ApiSettings, log_retention_days: int
+    ) -> None:
+        super().__init__(scope, construct_id)
+        access_logs = log_group(self, "AccessLogs", log_retention_days)
+        self.rest_api = apigateway.RestApi(
+            self,
+            "RestApi",
+            description="IMDB sentiment predictions",
+            endpoint_types=[apigateway.EndpointType.REGIONAL],
+            cloud_watch_role=settings.create_cloudwatch_role,
+            deploy_options=apigateway.StageOptions(
+                stage_name=STAGE_NAME,
+                throttling_rate_limit=settings.rate_limit,
+                throttling_burst_limit=settings.burst_limit,
+                access_log_destination=apigateway.LogGroupLogDestination(access_logs),
+                access_log_format=apigateway.AccessLogFormat.json_with_standard_fields(
+                    caller=False,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=False,
+                ),
+                # Errors only, and never bodies: reviews stay out of the logs.
+                logging_level=apigateway.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
+                metrics_enabled=True,
+            ),
+        )
+        self.origin = (
+            f"https://{self.rest_api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}"
+        )
+        self.predict_url = self.rest_api.url_for_path(f"/{ROUTE}")
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-APIG3",
+            "No WAF: a public, unauthenticated demo page; stage throttling bounds the load "
+            "and the cost, and WAF would cost more than the rest of the path at idle.",
+        )
+        acknowledge(
+            self.rest_api.deployment_stage,
+            "AwsSolutions-APIG3",
+            "No WAF on the stage: see the REST API; stage throttling bounds the load.",
+        )
+        if settings.create_cloudwatch_role:
+            acknowledge(
+                self.rest_api.node.find_child("CloudWatchRole"),
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AmazonAPIGatewayPushToCloudWatchLogs]",
+                "API Gateway's account-wide logging role uses the AWS-managed policy made "
+                "for exactly this purpose.",
+            )
+
+
+class PredictionRoute(Construct):
+    """``POST /predict`` through the prediction Lambda, callable from the site origin only."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        api: PublicApi,
+        endpoint_name: str,
+        endpoint_arn: str,
+        allowed_origin: str,
+        log_retention_days: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.handler = PythonFunction(
+            self,
+            "Handler",
+            handler="predict_api.handler",
+            description="Scores a movie review with the SageMaker endpoint",
+            log_retention_days=log_retention_days,
+            # Above the handler's SageMaker retries (2 x (2 s connect + 8 s read)) and
+            # below API Gateway's 29 s integration timeout.
+            timeout=Duration.seconds(25),
+            environment={"ENDPOINT_NAME": endpoint_name, "ALLOWED_ORIGIN": allowed_origin},
+        )
+        self.handler.role.add_to_policy(
+            iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn])
+        )
+        self.function = self.handler.function
+
+        rest_api = api.rest_api
+        resource = rest_api.root.add_resource(
+            ROUTE,
+            default_cors_preflight_options=apigateway.CorsOptions(
+                allow_origins=[allowed_origin],
+                allow_methods=["POST"],
+                allow_headers=["Content-Type"],
+                max_age=Duration.hours(1),
+            ),
+        )
+        self.method = resource.add_method(
+            "POST", apigateway.LambdaIntegration(self.function, proxy=True)
+        )
+        # API Gateway's own errors (throttling, oversized requests) must be readable by the
+        # page too, so they carry the same CORS header as the Lambda's answers.
+        for response_type in (
+            apigateway.ResponseType.DEFAULT_4_XX,
+            apigateway.ResponseType.DEFAULT_5_XX,
+        ):
+            rest_api.add_gateway_response(
+                f"Cors{response_type.response_type}",
+                type=response_type,
+                response_headers={
+                    "Access-Control-Allow-Origin": f"'{allowed_origin}'",
+                    "Vary": "'Origin'",
+                },
+            )
+        public = (
+            "Public sentiment page: anyone may score a review, so there is no authorizer; "
+            "stage throttling limits abuse."
+        )
+        for construct in (self.method, resource.node.find_child("OPTIONS")):
+            acknowledge(construct, "AwsSolutions-APIG4", public)
+            acknowledge(construct, "AwsSolutions-COG4", public)
+        acknowledge(
+            rest_api,
+            "AwsSolutions-APIG2",
+            "The Lambda validates each request (JSON or plain text, size, content type) and "
+            "answers with the documented error shape; an API Gateway validator cannot accept "
+            "both body types and would answer differently.",
+        )

@@ -1,0 +1,198 @@
+"""The three stacks of the app and how they are put together.
+
+- storage: the data, model-artifact and access-log buckets, and the dataset upload. Retained
+  on deletion by default, so it outlives everything else.
+- model: the training job, the SageMaker model and the endpoint (with its rollback alarms).
+- web: the prediction API, the web page and the serving-path monitoring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import App, CfnOutput, Stack
+from constructs import Construct
+
+from sentiment.packaging import build_tarball
+from stacks.config import SentimentConfig
+from stacks.fingerprint import directory_sha256
+from stacks.monitoring import ServingMonitoring
+from stacks.prediction_api import PredictionRoute, PublicApi
+from stacks.serving import SentimentEndpoint
+from stacks.shared_buckets import SharedBuckets
+from stacks.storage import PreparedData, PreparedDataUpload, Storage, check_prepared_data
+from stacks.training import TrainingJob, load_metric_definitions
+from stacks.website import Website
+
+
+@dataclass(frozen=True)
+class AppInputs:
+    """What the stacks are built from, besides the configuration."""
+
+    prepared_data: PreparedData
+    source_tarball: Path
+    frontend_dir: Path
+    metric_definitions: list[dict[str, str]]
+
+
+class FrontendMissing(FileNotFoundError):
+    """The web page's files are not where the app expects them."""
+
+
+def gather_inputs(
+    config: SentimentConfig, *, model_source_dir: Path, frontend_dir: Path, build_dir: Path
+) -> AppInputs:
+    """Check the inputs on disk, package the training code and hash the data."""
+    check_prepared_data(config.prepared_data_dir)
+    if not (frontend_dir / "index.html").is_file():
+        raise FrontendMissing(f"{frontend_dir / 'index.html'} is missing")
+    return AppInputs(
+        prepared_data=PreparedData(
+            directory=config.prepared_data_dir,
+            sha256=directory_sha256(config.prepared_data_dir),
+        ),
+        source_tarball=build_tarball(model_source_dir, build_dir / "sourcedir.tar.gz"),
+        frontend_dir=frontend_dir,
+        metric_definitions=load_metric_definitions(model_source_dir / "metric_definitions.json"),
+    )
+
+
+class StorageStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: SentimentConfig, data: PreparedData
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=f"{config.name_prefix}-storage",
+            description="IMDB sentiment: data, model-artifact and access-log buckets",
+        )
+        self.storage = Storage(self, "Buckets", retain=config.retains_storage)
+        self.upload = PreparedDataUpload(self, "PreparedData", bucket=self.storage.data, data=data)
+        shared = SharedBuckets.for_prefix(config.name_prefix)
+        shared.data.publish(self, "DataBucket", self.storage.data)
+        shared.artifacts.publish(self, "ModelArtifactBucket", self.storage.artifacts)
+        shared.access_logs.publish(self, "AccessLogBucket", self.storage.access_logs)
+        CfnOutput(
+            self,
+            "PreparedDataUri",
+            value=self.storage.data.s3_url_for_object(data.key_prefix),
+        )
+
+
+class ModelStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: SentimentConfig,
+        storage: StorageStack,
+        inputs: AppInputs,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=f"{config.name_prefix}-model",
+            description="IMDB sentiment: SageMaker training job, model and endpoint",
+        )
+        buckets = SharedBuckets.for_prefix(config.name_prefix)
+        self.training = TrainingJob(
+            self,
+            "Training",
+            config=config,
+            buckets=buckets,
+            data=inputs.prepared_data,
+            source_tarball=inputs.source_tarball,
+            metric_definitions=inputs.metric_definitions,
+        )
+        self.endpoint = SentimentEndpoint(
+            self,
+            "Serving",
+            settings=config.endpoint,
+            images=config.images,
+            artifacts=buckets.artifacts,
+            model_data_url=self.training.model_data_url,
+        )
+        # The buckets are imported by export name, and the data must be in S3 before the
+        # job reads it.
+        self.add_stack_dependency(storage)
+        CfnOutput(
+            self, "TrainingJobName", value=self.training.resource.get_att_string("TrainingJobName")
+        )
+        CfnOutput(self, "ModelDataUrl", value=self.training.model_data_url)
+        CfnOutput(self, "EndpointName", value=self.endpoint.endpoint.attr_endpoint_name)
+
+
+class WebStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: SentimentConfig,
+        storage: StorageStack,
+        model: ModelStack,
+        frontend_dir: Path,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=f"{config.name_prefix}-web",
+            description="IMDB sentiment: prediction API, web page and monitoring",
+        )
+        # API first, then the page (it needs the API's origin and URL), then the route (it
+        # needs the page's origin): see stacks/prediction_api.py.
+        self.api = PublicApi(
+            self, "Api", settings=config.api, log_retention_days=config.log_retention_days
+        )
+        self.website = Website(
+            self,
+            "Website",
+            frontend_dir=frontend_dir,
+            api_origin=self.api.origin,
+            api_url=self.api.predict_url,
+            access_logs=SharedBuckets.for_prefix(config.name_prefix).access_logs.bucket(
+                self, "AccessLogBucket"
+            ),
+        )
+        endpoint = model.endpoint
+        self.route = PredictionRoute(
+            self,
+            "Predict",
+            api=self.api,
+            endpoint_name=endpoint.endpoint_name,
+            endpoint_arn=endpoint.endpoint_arn,
+            allowed_origin=self.website.origin,
+            log_retention_days=config.log_retention_days,
+        )
+        self.monitoring = ServingMonitoring(
+            self,
+            "Monitoring",
+            rest_api=self.api.rest_api,
+            function=self.route.function,
+            endpoint_name=endpoint.endpoint_name,
+            endpoint_alarms=endpoint.alarms,
+        )
+        # The page goes live once the endpoint behind it is in service.
+        self.add_stack_dependency(storage)
+        self.add_stack_dependency(model)
+        CfnOutput(self, "ApiUrl", value=self.api.predict_url, description="POST /predict")
+        CfnOutput(self, "SiteUrl", value=self.website.origin, description="The web page")
+
+
+@dataclass(frozen=True)
+class SentimentStacks:
+    storage: StorageStack
+    model: ModelStack
+    web: WebStack
+
+
+def build_stacks(app: App, config: SentimentConfig, inputs: AppInputs) -> SentimentStacks:
+    storage = StorageStack(app, "Storage", config=config, data=inputs.prepared_data)
+    model = ModelStack(app, "Model", config=config, storage=storage, inputs=inputs)
+    web = WebStack(
+        app, "Web", config=config, storage=storage, model=model, frontend_dir=inputs.frontend_dir
+    )
+    return SentimentStacks(storage=storage, model=model, web=web)

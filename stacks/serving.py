@@ -1,0 +1,247 @@
+"""The SageMaker model, endpoint configuration and endpoint, with blue/green model updates.
+
+A new ``ModelDataUrl`` replaces the model, which replaces the endpoint configuration, which
+updates the endpoint in place (its name is stable): SageMaker brings up the new fleet, shifts
+all traffic to it, and watches the rollback alarms for the baking period before it retires
+the old fleet — rolling back by itself if one fires. Canary and linear shifting size their
+steps in instances and rolling updates exclude serverless endpoints, so all-at-once with a
+baking period is the policy that behaves the same in both endpoint modes.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, Stack
+from aws_cdk import aws_applicationautoscaling as autoscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from stacks.compliance import acknowledge
+from stacks.config import EndpointMode, EndpointSettings, PyTorchImages
+from stacks.images import processor, pytorch_image
+from stacks.permissions import ContainerPermissions
+from stacks.shared_buckets import BucketExport
+from stacks.training import OUTPUT_PREFIX
+
+VARIANT_NAME = "AllTraffic"
+INFERENCE_PROGRAM = "inference.py"
+# model.tar.gz carries code/inference.py; these are the variables the SageMaker Python SDK
+# sets for such a model, which the PyTorch serving container reads.
+MODEL_CODE_DIRECTORY = "/opt/ml/model/code"
+_MAX_DEPLOYMENT_SECONDS = 3600
+
+
+def endpoint_metric(
+    endpoint_name: str, metric_name: str, statistic: str, namespace: str = "AWS/SageMaker"
+) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=namespace,
+        metric_name=metric_name,
+        dimensions_map={"EndpointName": endpoint_name, "VariantName": VARIANT_NAME},
+        statistic=statistic,
+        period=Duration.minutes(1),
+    )
+
+
+class EndpointAlarms(Construct):
+    """Invocation errors and model latency: they page people and they roll deployments back.
+
+    4XX errors count too: the prediction Lambda validates every request before it reaches the
+    endpoint, so a 4XX there means a new model rejects what the old one accepted.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: EndpointSettings) -> None:
+        super().__init__(scope, construct_id)
+        errors = {
+            "ServerErrors": "Invocation5XXErrors",
+            "ClientErrors": "Invocation4XXErrors",
+        }
+        self.alarms: list[cloudwatch.Alarm] = [
+            endpoint_metric(settings.name, metric, "Sum").create_alarm(
+                self,
+                alarm_id,
+                alarm_description=f"{metric} on endpoint {settings.name} two minutes running",
+                threshold=1,
+                evaluation_periods=2,
+                datapoints_to_alarm=2,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            for alarm_id, metric in errors.items()
+        ]
+        self.alarms.append(
+            # ModelLatency is reported in microseconds.
+            endpoint_metric(settings.name, "ModelLatency", "Average").create_alarm(
+                self,
+                "Latency",
+                alarm_description=(
+                    f"Average model latency on endpoint {settings.name} above "
+                    f"{settings.latency_alarm_ms} ms for three minutes"
+                ),
+                threshold=settings.latency_alarm_ms * 1000,
+                evaluation_periods=3,
+                datapoints_to_alarm=3,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+        )
+
+
+class SentimentEndpoint(Construct):
+    """Serves ``model_data_url`` with the PyTorch inference container."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: EndpointSettings,
+        images: PyTorchImages,
+        artifacts: BucketExport,
+        model_data_url: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        realtime = settings.mode is EndpointMode.REALTIME
+        image = pytorch_image(
+            "inference", images, processor(settings.instance_type) if realtime else "cpu"
+        )
+        self.alarms = EndpointAlarms(self, "Alarms", settings=settings).alarms
+
+        self.role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="Runs the sentiment model's SageMaker endpoint",
+        )
+        ContainerPermissions(
+            self,
+            "ContainerPermissions",
+            role=self.role,
+            image=image,
+            log_group_name=f"/aws/sagemaker/Endpoints/{settings.name}",
+            log_stream_prefix="",
+            metric_namespace="/aws/sagemaker/Endpoints",
+        )
+        artifacts_bucket = artifacts.bucket(self, "ArtifactBucket")
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[artifacts_bucket.arn_for_objects(f"{OUTPUT_PREFIX}*")],
+            )
+        )
+        acknowledge(
+            self.role,
+            artifacts.objects_finding(f"{OUTPUT_PREFIX}*"),
+            "Reads the trained model.tar.gz, whose key the training job chooses at run time.",
+        )
+        # SageMaker reads the rollback alarms' state with the endpoint's role.
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:DescribeAlarms"],
+                resources=[alarm.alarm_arn for alarm in self.alarms],
+            )
+        )
+
+        model = sagemaker.CfnModel(
+            self,
+            "Model",
+            execution_role_arn=self.role.role_arn,
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                image=image.uri(self),
+                model_data_url=model_data_url,
+                environment={
+                    "SAGEMAKER_PROGRAM": INFERENCE_PROGRAM,
+                    "SAGEMAKER_SUBMIT_DIRECTORY": MODEL_CODE_DIRECTORY,
+                    "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+                    "SAGEMAKER_REGION": Aws.REGION,
+                },
+            ),
+        )
+        model.node.add_dependency(self.role)
+
+        if realtime:
+            variant = sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                variant_name=VARIANT_NAME,
+                model_name=model.attr_model_name,
+                instance_type=settings.instance_type,
+                initial_instance_count=settings.min_instances,
+                initial_variant_weight=1,
+            )
+        else:
+            variant = sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                variant_name=VARIANT_NAME,
+                model_name=model.attr_model_name,
+                serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
+                    memory_size_in_mb=settings.serverless_memory_mb,
+                    max_concurrency=settings.serverless_max_concurrency,
+                ),
+            )
+        # No explicit name: a changed configuration is a replacement, i.e. a new one.
+        self.endpoint_config = sagemaker.CfnEndpointConfig(
+            self, "Config", production_variants=[variant]
+        )
+        bake_seconds = settings.bake_minutes * 60
+        self.endpoint = sagemaker.CfnEndpoint(
+            self,
+            "Endpoint",
+            endpoint_name=settings.name,
+            endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
+            deployment_config=sagemaker.CfnEndpoint.DeploymentConfigProperty(
+                blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
+                    traffic_routing_configuration=sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
+                        type="ALL_AT_ONCE"
+                    ),
+                    termination_wait_in_seconds=bake_seconds,
+                    maximum_execution_timeout_in_seconds=_MAX_DEPLOYMENT_SECONDS + bake_seconds,
+                ),
+                auto_rollback_configuration=sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
+                    alarms=[
+                        sagemaker.CfnEndpoint.AlarmProperty(alarm_name=alarm.alarm_name)
+                        for alarm in self.alarms
+                    ]
+                ),
+            ),
+        )
+        self.endpoint_name = settings.name
+        self.endpoint_arn = Stack.of(self).format_arn(
+            service="sagemaker", resource="endpoint", resource_name=settings.name
+        )
+        if realtime:
+            self._scale_on_invocations(settings)
+
+    def _scale_on_invocations(self, settings: EndpointSettings) -> None:
+        # Application Auto Scaling creates its service-linked role for SageMaker on first use
+        # when the template names it; the role is AWS-managed and scoped by the service.
+        service_linked_role = iam.Role.from_role_arn(
+            self,
+            "ScalingRole",
+            Stack.of(self).format_arn(
+                service="iam",
+                region="",
+                resource="role",
+                resource_name=(
+                    "aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+                    "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+                ),
+            ),
+            mutable=False,
+        )
+        target = autoscaling.ScalableTarget(
+            self,
+            "Scaling",
+            service_namespace=autoscaling.ServiceNamespace.SAGEMAKER,
+            resource_id=f"endpoint/{settings.name}/variant/{VARIANT_NAME}",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            min_capacity=settings.min_instances,
+            max_capacity=settings.max_instances,
+            role=service_linked_role,
+        )
+        target.node.add_dependency(self.endpoint)
+        target.scale_to_track_metric(
+            "InvocationsPerInstance",
+            target_value=settings.invocations_per_instance,
+            predefined_metric=autoscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
+            scale_out_cooldown=Duration.minutes(1),
+            scale_in_cooldown=Duration.minutes(5),
+        )

@@ -1,0 +1,108 @@
+"""Synthesizes the CDK app for the stack tests, from tiny stand-in inputs.
+
+Each distinct configuration is synthesized once per test session (synthesis costs seconds
+of jsii round trips) with cdk.json's feature flags and cdk-nag registered exactly as app.py
+does, so every synthesis is also a cdk-nag check.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import App
+from aws_cdk.assertions import Template
+
+from sentiment import MODEL_SOURCE_DIR, PROJECT_ROOT
+from stacks.compliance import apply_aws_solutions_checks
+from stacks.config import SentimentConfig, load_config
+from stacks.sentiment_app import SentimentStacks, build_stacks, gather_inputs
+
+PROJECT_CONTEXT: dict[str, Any] = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+
+
+def write_prepared_data(directory: Path, *, unlabeled: bool = True) -> Path:
+    channels = ["train", "validation", "test"] + (["unlabeled"] if unlabeled else [])
+    for channel in channels:
+        (directory / channel).mkdir(parents=True, exist_ok=True)
+        (directory / channel / "reviews.bin").write_bytes(channel.encode() * 3)
+    (directory / "manifest.json").write_text('{"format": 1}\n')
+    return directory
+
+
+def write_frontend(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "index.html").write_text("<!doctype html><title>test</title>\n")
+    return directory
+
+
+@dataclass(frozen=True)
+class SynthesizedApp:
+    app: App
+    config: SentimentConfig
+    stacks: SentimentStacks
+    workdir: Path
+
+    def template(self, name: str) -> Template:
+        return Template.from_stack(getattr(self.stacks, name))
+
+    def templates(self) -> dict[str, dict[str, Any]]:
+        return {name: self.template(name).to_json() for name in ("storage", "model", "web")}
+
+
+def context_with(**settings: Any) -> tuple[tuple[str, str], ...]:
+    """``sentiment:`` settings as a hashable key (values JSON-encoded)."""
+    return tuple(sorted((f"sentiment:{key}", json.dumps(value)) for key, value in settings.items()))
+
+
+@cache
+def synthesized(settings: tuple[tuple[str, str], ...] = ()) -> SynthesizedApp:
+    workdir = Path(tempfile.mkdtemp(prefix="sentiment-cdk-test-"))
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+    context = {
+        **PROJECT_CONTEXT,
+        "sentiment:preparedDataDir": str(write_prepared_data(workdir / "prepared")),
+        **{key: json.loads(value) for key, value in settings},
+    }
+    app = App(context=context, outdir=str(workdir / "cdk.out"))
+    config = load_config(context, PROJECT_ROOT)
+    inputs = gather_inputs(
+        config,
+        model_source_dir=MODEL_SOURCE_DIR,
+        frontend_dir=write_frontend(workdir / "frontend"),
+        build_dir=workdir / "build",
+    )
+    apply_aws_solutions_checks(app)
+    stacks = build_stacks(app, config, inputs)
+    app.synth()  # runs cdk-nag: raises on any unacknowledged finding
+    return SynthesizedApp(app=app, config=config, stacks=stacks, workdir=workdir)
+
+
+def resources(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == resource_type
+    }
+
+
+def only(template: dict[str, Any], resource_type: str) -> dict[str, Any]:
+    found = list(resources(template, resource_type).values())
+    assert len(found) == 1, f"expected one {resource_type}, found {len(found)}"
+    return found[0]["Properties"]
+
+
+def joined(value: Any) -> str:
+    """A CloudFormation string with its tokens rendered as <...> placeholders."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(joined(part) for part in parts)
+    return f"<{json.dumps(value, sort_keys=True)}>"

@@ -1,0 +1,678 @@
+"""The prediction Lambda: request parsing, the InvokeEndpoint call, error mapping, CORS and logs.
+
+AWS answers come from botocore's Stubber; failures below the AWS API (timeouts, refused
+connections) are raised where botocore's HTTP layer raises them, and a few tests talk real HTTP to
+a loopback server so the client's timeouts and botocore's ModelError parsing are exercised for real.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from botocore.exceptions import (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+
+from lambda_src import predict_api
+
+ENDPOINT = "imdb-sentiment-endpoint"
+SITE = "https://d111111abcdef8.cloudfront.net"
+OPENAPI = json.loads((Path(predict_api.__file__).parent / "openapi.json").read_text())
+CONTEXT = SimpleNamespace(aws_request_id="lambda-request-1")
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("ENDPOINT_NAME", ENDPOINT)
+    monkeypatch.setenv("ALLOWED_ORIGIN", SITE)
+    for name in ("MAX_REVIEW_CHARS", "SAGEMAKER_CONNECT_TIMEOUT", "SAGEMAKER_READ_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("SAGEMAKER_MAX_ATTEMPTS", raising=False)
+    # Every test gets the client a fresh container would create from its environment.
+    monkeypatch.setattr(predict_api, "_client", None)
+
+
+@pytest.fixture
+def client() -> Any:
+    return predict_api.runtime_client(predict_api.load_settings(os.environ))
+
+
+@pytest.fixture
+def stub(client: Any) -> Iterator[Stubber]:
+    with Stubber(client) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    handler = predict_api._logger.handlers[0]
+    buffer = io.StringIO()
+    original = handler.setStream(buffer)
+    yield buffer
+    handler.setStream(original)
+
+
+def event(
+    body: str | bytes | None,
+    content_type: str | None = "application/json",
+    method: str = "POST",
+    base64_encoded: bool = False,
+) -> dict[str, Any]:
+    """A REST API (payload format 1.0) proxy event as API Gateway sends it."""
+    if isinstance(body, bytes) or base64_encoded:
+        raw = body if isinstance(body, bytes) else (body or "").encode()
+        body, base64_encoded = base64.b64encode(raw).decode("ascii"), True
+    return {
+        "resource": "/predict",
+        "path": "/predict",
+        "httpMethod": method,
+        "headers": {"Content-Type": content_type} if content_type is not None else None,
+        "body": body,
+        "isBase64Encoded": base64_encoded,
+        "requestContext": {"requestId": "api-request-1", "stage": "prod"},
+    }
+
+
+def review_event(review: str) -> dict[str, Any]:
+    return event(json.dumps({"review": review}))
+
+
+class JsonBody:
+    """Matches the InvokeEndpoint Body whatever its exact serialization."""
+
+    def __init__(self, expected: Any) -> None:
+        self.expected = expected
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, bytes) and json.loads(other) == self.expected
+
+    def __repr__(self) -> str:
+        return f"JsonBody({self.expected!r})"
+
+
+def expect_invocation(stub: Stubber, review: str, answer: bytes) -> None:
+    stub.add_response(
+        "invoke_endpoint",
+        {"Body": StreamingBody(io.BytesIO(answer), len(answer)), "ContentType": "application/json"},
+        {
+            "EndpointName": ENDPOINT,
+            "ContentType": "application/json",
+            "Accept": "application/json",
+            "Body": JsonBody({"review": review}),
+        },
+    )
+
+
+def call(request: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    """Invoke the handler and check the answer is one the OpenAPI document promises."""
+    response = predict_api.handler(request, CONTEXT)
+    status, headers = response["statusCode"], response["headers"]
+    body = json.loads(response["body"]) if response["body"] else None
+    assert response["isBase64Encoded"] is False
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Cache-Control"] == "no-store"
+    assert headers["Vary"] == "Origin"
+    operation = OPENAPI["paths"]["/predict"].get(request["httpMethod"].lower())
+    if operation is None:
+        assert (status, headers["Allow"]) == (405, "OPTIONS, POST")
+    else:
+        assert str(status) in operation["responses"], f"undocumented status {status}"
+    if status == 200:
+        assert set(body) == {"sentiment", "score"}
+        assert body["sentiment"] in ("positive", "negative")
+        assert 0.0 <= body["score"] <= 1.0
+    elif status >= 400:
+        assert set(body) == {"error"}
+        assert set(body["error"]) == {"code", "message"}
+        assert all(isinstance(value, str) and value for value in body["error"].values())
+    return status, headers, body
+
+
+# --- success --------------------------------------------------------------------------------
+
+
+def test_json_review_is_scored_by_the_endpoint(stub: Stubber) -> None:
+    expect_invocation(stub, "A superb film.", b'{"sentiment": "positive", "score": 0.93}')
+
+    status, headers, body = call(review_event("A superb film."))
+
+    assert status == 200
+    assert body == {"sentiment": "positive", "score": 0.93}
+    assert headers["Access-Control-Allow-Origin"] == SITE
+    assert headers["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "base64_encoded"),
+    [
+        ("text/plain", False),
+        ("text/plain; charset=UTF-8", False),
+        ('TEXT/PLAIN;charset="utf-8"', True),
+    ],
+)
+def test_plain_text_review_is_accepted(
+    stub: Stubber, content_type: str, base64_encoded: bool
+) -> None:
+    review = "Ein großartiger Film — «superbe» 🎬"
+    expect_invocation(stub, review, b'{"sentiment": "positive", "score": 0.8}')
+
+    status, _, body = call(event(review, content_type, base64_encoded=base64_encoded))
+
+    assert (status, body["sentiment"]) == (200, "positive")
+
+
+def test_base64_encoded_json_body_is_decoded(stub: Stubber) -> None:
+    expect_invocation(stub, "Dull.", b'{"sentiment": "negative", "score": 0.04}')
+
+    status, _, body = call(event(json.dumps({"review": "Dull."}).encode()))
+
+    assert (status, body) == (200, {"sentiment": "negative", "score": 0.04})
+
+
+def test_http_api_payload_format_2_is_understood(stub: Stubber) -> None:
+    expect_invocation(stub, "Fine.", b'{"sentiment": "positive", "score": 0.6}')
+    request = {
+        "version": "2.0",
+        "headers": {"content-type": "application/json"},
+        "body": '{"review": "Fine."}',
+        "isBase64Encoded": False,
+        "requestContext": {"requestId": "api-2", "http": {"method": "POST"}},
+    }
+
+    response = predict_api.handler(request, CONTEXT)
+
+    assert response["statusCode"] == 200
+
+
+def test_integer_score_from_the_model_is_accepted(stub: Stubber) -> None:
+    expect_invocation(stub, "Perfect.", b'{"sentiment": "positive", "score": 1}')
+
+    assert call(review_event("Perfect."))[2] == {"sentiment": "positive", "score": 1.0}
+
+
+def test_review_of_exactly_the_limit_is_accepted_counting_characters_not_bytes(
+    stub: Stubber,
+) -> None:
+    review = "🎬" * predict_api.DEFAULT_MAX_REVIEW_CHARS  # 4 bytes each in UTF-8, 12 as JSON
+    expect_invocation(stub, review, b'{"sentiment": "positive", "score": 0.5}')
+
+    assert call(review_event(review))[0] == 200
+
+
+# --- bad requests: rejected before any call to the endpoint ---------------------------------
+
+BAD_REQUESTS = {
+    "empty JSON body": (event(""), 400, "invalid_json"),
+    "missing JSON body": (event(None), 400, "invalid_json"),
+    "invalid JSON": (event('{"review": '), 400, "invalid_json"),
+    "deeply nested JSON": (event("[" * 100_000 + "]" * 100_000), 400, "invalid_json"),
+    "UTF-8 byte order mark": (event(b'\xef\xbb\xbf{"review": "x"}'), 400, "invalid_json"),
+    "JSON array": (event('["A fine film."]'), 400, "invalid_body"),
+    "JSON string": (event('"A fine film."'), 400, "invalid_body"),
+    "review not a string": (event('{"review": 5}'), 400, "invalid_body"),
+    "review NaN": (event('{"review": NaN}'), 400, "invalid_body"),
+    "review null": (event('{"review": null}'), 400, "invalid_body"),
+    "batch": (event(json.dumps({"reviews": ["a"] * 65})), 400, "invalid_body"),
+    "extra member": (event('{"review": "x", "stars": 5}'), 400, "invalid_body"),
+    "empty review": (review_event(""), 400, "empty_review"),
+    "whitespace review": (review_event(" \n\t\u2003"), 400, "empty_review"),
+    "empty text": (event("", "text/plain"), 400, "empty_review"),
+    "whitespace text": (event("  \r\n ", "text/plain"), 400, "empty_review"),
+    "lone surrogate": (event('{"review": "bad \\ud800 text"}'), 400, "invalid_encoding"),
+    "invalid UTF-8": (event(b"caf\xe9 au lait", "text/plain"), 400, "invalid_encoding"),
+    "invalid UTF-8 in JSON": (event(b'{"review": "\xff"}'), 400, "invalid_encoding"),
+    "invalid base64": (
+        {**event("not base64!", "text/plain"), "isBase64Encoded": True},
+        400,
+        "invalid_body",
+    ),
+    "no content type": (event("A fine film.", None), 415, "unsupported_media_type"),
+    "form content type": (
+        event("review=A+fine+film", "application/x-www-form-urlencoded"),
+        415,
+        "unsupported_media_type",
+    ),
+    "HTML content type": (event("<p>A fine film.</p>", "text/html"), 415, "unsupported_media_type"),
+    "latin-1 charset": (
+        event("A fine film.", "text/plain; charset=ISO-8859-1"),
+        415,
+        "unsupported_media_type",
+    ),
+    "one character too many": (
+        review_event("x" * (predict_api.DEFAULT_MAX_REVIEW_CHARS + 1)),
+        413,
+        "review_too_long",
+    ),
+    "text one character too many": (
+        event("é" * (predict_api.DEFAULT_MAX_REVIEW_CHARS + 1), "text/plain"),
+        413,
+        "review_too_long",
+    ),
+    "megabytes of body": (event("x" * 3_000_000, "text/plain"), 413, "review_too_long"),
+}
+
+
+@pytest.mark.parametrize(
+    ("request_event", "status", "code"), BAD_REQUESTS.values(), ids=BAD_REQUESTS
+)
+def test_bad_request_is_rejected_without_calling_the_endpoint(
+    stub: Stubber, request_event: dict[str, Any], status: int, code: str
+) -> None:
+    got_status, headers, body = call(request_event)
+
+    assert (got_status, body["error"]["code"]) == (status, code)
+    assert headers["Access-Control-Allow-Origin"] == SITE
+
+
+def test_length_limit_follows_max_review_chars(
+    stub: Stubber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAX_REVIEW_CHARS", "10")
+    expect_invocation(stub, "x" * 10, b'{"sentiment": "negative", "score": 0.2}')
+
+    assert call(review_event("x" * 10))[0] == 200
+    status, _, body = call(review_event("x" * 11))
+    assert status == 413
+    assert "10 characters" in body["error"]["message"]
+
+
+def test_openapi_document_states_the_default_limit() -> None:
+    review_schema = OPENAPI["components"]["schemas"]["ReviewText"]
+    assert review_schema["maxLength"] == predict_api.DEFAULT_MAX_REVIEW_CHARS
+
+
+# --- methods and CORS -----------------------------------------------------------------------
+
+
+def test_preflight_allows_the_site_to_post_json(stub: Stubber) -> None:
+    status, headers, body = call(event(None, None, method="OPTIONS"))
+
+    assert (status, body) == (204, None)
+    assert headers["Access-Control-Allow-Origin"] == SITE
+    assert "POST" in headers["Access-Control-Allow-Methods"]
+    assert headers["Access-Control-Allow-Headers"] == "Content-Type"
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_other_methods_are_not_allowed(stub: Stubber, method: str) -> None:
+    status, headers, body = call(event(None, None, method=method))
+
+    assert (status, body["error"]["code"]) == (405, "method_not_allowed")
+    assert headers["Access-Control-Allow-Origin"] == SITE
+
+
+def test_wildcard_origin_only_when_configured(
+    stub: Stubber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALLOWED_ORIGIN", "*")
+
+    assert call(review_event(""))[1]["Access-Control-Allow-Origin"] == "*"
+
+
+# --- the endpoint's answers -----------------------------------------------------------------
+
+BAD_ANSWERS = {
+    "not JSON": b"<html>oops</html>",
+    "empty": b"",
+    "a list": b'[{"sentiment": "positive", "score": 0.9}]',
+    "unknown sentiment": b'{"sentiment": "meh", "score": 0.5}',
+    "score above 1": b'{"sentiment": "positive", "score": 1.5}',
+    "score below 0": b'{"sentiment": "negative", "score": -0.1}',
+    "score a string": b'{"sentiment": "positive", "score": "0.9"}',
+    "score a boolean": b'{"sentiment": "positive", "score": true}',
+    "score NaN": b'{"sentiment": "positive", "score": NaN}',
+    "score missing": b'{"sentiment": "positive"}',
+    "a batch answer": b'{"predictions": [{"sentiment": "positive", "score": 0.9}]}',
+}
+
+
+@pytest.mark.parametrize("answer", BAD_ANSWERS.values(), ids=BAD_ANSWERS)
+def test_unreadable_model_answer_is_a_bad_gateway(stub: Stubber, answer: bytes) -> None:
+    expect_invocation(stub, "Fine.", answer)
+
+    status, _, body = call(review_event("Fine."))
+
+    assert (status, body["error"]["code"]) == (502, "invalid_model_response")
+
+
+def add_model_error(stub: Stubber, original_status: int, original_message: str) -> None:
+    stub.add_client_error(
+        "invoke_endpoint",
+        service_error_code="ModelError",
+        service_message=f"Received client error ({original_status}) from primary with message "
+        f'"{original_message}". See the log stream for more information.',
+        http_status_code=424,
+        modeled_fields={
+            "OriginalStatusCode": original_status,
+            "OriginalMessage": original_message,
+            "LogStreamArn": "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/sagemaker/x",
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("original_status", "original_message", "code", "message"),
+    [
+        (400, "The review is empty.", "invalid_review", "The review is empty."),
+        (
+            413,
+            '{"code": 413, "type": "InputTooLarge", "message": "Review longer than 20000."}',
+            "review_too_long",
+            "Review longer than 20000.",
+        ),
+        (
+            415,
+            '{"error": {"code": "unsupported_media_type", "message": "Use text/plain."}}',
+            "unsupported_media_type",
+            "Use text/plain.",
+        ),
+        (400, "", "invalid_review", "The model rejected the review (HTTP 400)."),
+    ],
+)
+def test_model_rejecting_the_input_passes_its_status_and_message_on(
+    stub: Stubber, original_status: int, original_message: str, code: str, message: str
+) -> None:
+    add_model_error(stub, original_status, original_message)
+
+    status, _, body = call(review_event("Fine."))
+
+    assert (status, body["error"]) == (original_status, {"code": code, "message": message})
+
+
+def test_long_model_message_is_shortened(stub: Stubber) -> None:
+    add_model_error(stub, 400, "word " * 1000)
+
+    message = call(review_event("Fine."))[2]["error"]["message"]
+
+    assert len(message) <= 300
+    assert message.endswith("…")
+
+
+@pytest.mark.parametrize("original_status", [500, 503, 404, 0])
+def test_model_failure_is_a_bad_gateway_without_its_details(
+    stub: Stubber, original_status: int
+) -> None:
+    add_model_error(stub, original_status, "Traceback (most recent call last): torch exploded")
+
+    status, _, body = call(review_event("Fine."))
+
+    assert (status, body["error"]["code"]) == (502, "model_error")
+    assert "Traceback" not in json.dumps(body)
+
+
+@pytest.mark.parametrize(
+    ("aws_code", "http_status", "status", "code"),
+    [
+        ("ThrottlingException", 400, 503, "model_unavailable"),
+        ("ServiceUnavailable", 503, 503, "model_unavailable"),
+        ("ModelNotReadyException", 429, 503, "model_unavailable"),
+        ("InternalDependencyException", 530, 503, "model_unavailable"),
+        ("ValidationError", 400, 503, "endpoint_unavailable"),
+        ("InternalFailure", 500, 502, "upstream_error"),
+        ("AccessDeniedException", 400, 502, "upstream_error"),
+    ],
+)
+def test_aws_errors_map_to_gateway_statuses(
+    stub: Stubber, aws_code: str, http_status: int, status: int, code: str
+) -> None:
+    stub.add_client_error(
+        "invoke_endpoint",
+        service_error_code=aws_code,
+        service_message=f"Endpoint {ENDPOINT} of account 123456789012 not found.",
+        http_status_code=http_status,
+    )
+
+    got_status, headers, body = call(review_event("Fine."))
+
+    assert (got_status, body["error"]["code"]) == (status, code)
+    assert ENDPOINT not in body["error"]["message"]
+    assert headers["Access-Control-Allow-Origin"] == SITE
+    if status == 503:
+        assert headers["Retry-After"] == "1"
+
+
+# --- transport failures ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (ReadTimeoutError(endpoint_url="https://runtime"), 504, "model_timeout"),
+        (ConnectTimeoutError(endpoint_url="https://runtime"), 503, "model_unreachable"),
+        (EndpointConnectionError(endpoint_url="https://runtime"), 503, "model_unreachable"),
+        (ConnectionClosedError(endpoint_url="https://runtime"), 502, "upstream_error"),
+    ],
+    ids=["read timeout", "connect timeout", "connection refused", "connection closed"],
+)
+def test_transport_failures_are_retried_once_then_mapped(
+    client: Any, error: Exception, status: int, code: str
+) -> None:
+    attempts = []
+
+    def fail(**_: Any) -> None:
+        attempts.append(time.monotonic())
+        raise error
+
+    # Where botocore's HTTP layer raises them, so its retry policy applies as in production.
+    client.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", fail)
+
+    got_status, _, body = call(review_event("Fine."))
+
+    assert (got_status, body["error"]["code"]) == (status, code)
+    assert len(attempts) == predict_api.DEFAULT_MAX_ATTEMPTS
+
+
+# --- configuration and our own faults -------------------------------------------------------
+
+
+def test_one_client_per_container_with_short_timeouts_and_few_retries() -> None:
+    settings = predict_api.load_settings(os.environ)
+
+    client = predict_api.runtime_client(settings)
+
+    assert predict_api.runtime_client(settings) is client
+    config = client.meta.config
+    assert config.connect_timeout == predict_api.DEFAULT_CONNECT_TIMEOUT
+    assert config.read_timeout == predict_api.DEFAULT_READ_TIMEOUT
+    assert config.retries["total_max_attempts"] == predict_api.DEFAULT_MAX_ATTEMPTS
+    worst_case = config.retries["total_max_attempts"] * (
+        config.connect_timeout + config.read_timeout
+    )
+    assert worst_case + 1 < 29, "must answer before API Gateway's integration timeout"
+
+
+def test_client_honours_the_endpoint_url_environment_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "http://127.0.0.1:8765")
+
+    client = predict_api.runtime_client(predict_api.load_settings(os.environ))
+
+    assert client.meta.endpoint_url == "http://127.0.0.1:8765"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ENDPOINT_NAME", ""),
+        ("ALLOWED_ORIGIN", ""),
+        ("ALLOWED_ORIGIN", "https://example.org/page"),
+        ("ALLOWED_ORIGIN", "https://a.example, https://b.example"),
+        ("MAX_REVIEW_CHARS", "lots"),
+        ("MAX_REVIEW_CHARS", "0"),
+        ("SAGEMAKER_READ_TIMEOUT", "-1"),
+    ],
+)
+def test_broken_configuration_is_an_opaque_internal_error(
+    stub: Stubber, monkeypatch: pytest.MonkeyPatch, log_lines: io.StringIO, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+
+    status, _, body = call(review_event("Fine."))
+
+    assert (status, body["error"]["code"]) == (500, "internal_error")
+    assert name not in json.dumps(body)
+    assert name in log_lines.getvalue(), "the operator must learn what is misconfigured"
+
+
+def test_our_own_bug_is_logged_but_never_shown(
+    stub: Stubber, monkeypatch: pytest.MonkeyPatch, log_lines: io.StringIO
+) -> None:
+    def broken(*_: Any) -> None:
+        raise KeyError("internal detail")
+
+    monkeypatch.setattr(predict_api, "predict", broken)
+
+    status, headers, body = call(review_event("Fine."))
+
+    assert (status, body["error"]["code"]) == (500, "internal_error")
+    assert "internal detail" not in json.dumps(body)
+    assert headers["Access-Control-Allow-Origin"] == SITE
+    entry = json.loads(log_lines.getvalue().splitlines()[-1])
+    assert entry["level"] == "ERROR"
+    assert "internal detail" in entry["exception"]
+
+
+# --- logs -----------------------------------------------------------------------------------
+
+SECRET_REVIEW = "Zanzibar marmalade opinion"
+
+
+def test_each_request_logs_one_json_line_with_ids_and_no_review_text(
+    stub: Stubber, log_lines: io.StringIO
+) -> None:
+    expect_invocation(stub, SECRET_REVIEW, b'{"sentiment": "positive", "score": 0.7}')
+
+    call(review_event(SECRET_REVIEW))
+
+    lines = log_lines.getvalue().splitlines()
+    assert len(lines) == 1
+    entry = json.loads(lines[0])
+    assert entry["aws_request_id"] == "lambda-request-1"
+    assert entry["api_request_id"] == "api-request-1"
+    assert entry["status"] == 200
+    assert entry["review_chars"] == len(SECRET_REVIEW)
+    assert entry["latency_ms"] >= entry["model_ms"] >= 0
+    assert "Zanzibar" not in lines[0]
+
+
+def test_failed_requests_log_the_cause_but_no_review_text(
+    stub: Stubber, log_lines: io.StringIO
+) -> None:
+    add_model_error(stub, 400, f"Cannot score '{SECRET_REVIEW}'")
+    call(review_event(SECRET_REVIEW))
+    call(event(json.dumps({"review": SECRET_REVIEW, "x": 1})))
+
+    entries = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+
+    assert [entry["status"] for entry in entries] == [400, 400]
+    assert entries[0]["aws_error_code"] == "ModelError"
+    assert entries[0]["model_status"] == 400
+    assert entries[1]["error_code"] == "invalid_body"
+    assert "Zanzibar" not in log_lines.getvalue()
+
+
+# --- real HTTP against a loopback server ----------------------------------------------------
+
+
+class _FakeRuntime(BaseHTTPRequestHandler):
+    """Answers like the SageMaker runtime, or not at all, depending on the endpoint name."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        if "/endpoints/silent/" in self.path:
+            time.sleep(2)
+            return
+        # The runtime's answer when the container returned 413 (see botocore's ModelError shape).
+        body = json.dumps(
+            {
+                "ErrorCode": "CLIENT_ERROR_FROM_MODEL",
+                "Message": "Received client error (413) from primary with message ...",
+                "OriginalMessage": "Review longer than 20000 characters.",
+                "OriginalStatusCode": 413,
+                "LogStreamArn": "arn:aws:logs:eu-west-1:123456789012:log-group:x",
+            }
+        ).encode()
+        self.send_response(424)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("x-amzn-ErrorType", "ModelError:http://internal.amazon.com/coral/")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def fake_runtime() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeRuntime)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_model_error_over_http_passes_the_original_status_on(
+    monkeypatch: pytest.MonkeyPatch, fake_runtime: str
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", fake_runtime)
+
+    status, _, body = call(review_event("Fine."))
+
+    assert status == 413
+    assert body["error"] == {
+        "code": "review_too_long",
+        "message": "Review longer than 20000 characters.",
+    }
+
+
+def test_silent_endpoint_times_out_within_the_configured_read_timeout(
+    monkeypatch: pytest.MonkeyPatch, fake_runtime: str
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", fake_runtime)
+    monkeypatch.setenv("ENDPOINT_NAME", "silent")
+    monkeypatch.setenv("SAGEMAKER_READ_TIMEOUT", "0.2")
+    started = time.monotonic()
+
+    status, _, body = call(review_event("Fine."))
+
+    assert (status, body["error"]["code"]) == (504, "model_timeout")
+    assert time.monotonic() - started < 1.5
+
+
+def test_endpoint_that_is_down_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", f"http://127.0.0.1:{port}")
+
+    status, headers, body = call(review_event("Fine."))
+
+    assert (status, body["error"]["code"]) == (503, "model_unreachable")
+    assert headers["Retry-After"] == "1"

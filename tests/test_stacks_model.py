@@ -1,0 +1,192 @@
+"""The model stack: the training custom resource, the SageMaker model and the endpoint."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from cdk_stacks import context_with, joined, only, resources, synthesized
+
+SERVERLESS = context_with(endpointMode="serverless", removalPolicy="destroy")
+
+
+@pytest.fixture(scope="module")
+def model() -> dict[str, Any]:
+    return synthesized().template("model").to_json()
+
+
+@pytest.fixture(scope="module")
+def serverless() -> dict[str, Any]:
+    return synthesized(SERVERLESS).template("model").to_json()
+
+
+def training_request(template: dict[str, Any]) -> dict[str, Any]:
+    properties = only(template, "Custom::SageMakerTrainingJob")
+    # Tokens become "<...>" placeholders; escape their quotes to keep the JSON parseable.
+    text = re.sub(
+        r"<(\{.*?\})>",
+        lambda token: "<" + token.group(1).replace('"', "'") + ">",
+        joined(properties["TrainingJobRequest"]),
+    )
+    return json.loads(text)
+
+
+def test_training_job_is_named_after_code_data_hyperparameters_and_image(
+    model: dict[str, Any],
+) -> None:
+    app = synthesized()
+    properties = only(model, "Custom::SageMakerTrainingJob")
+
+    assert properties["TrainingJobName"] == app.stacks.model.training.job_name
+    assert re.fullmatch(r"imdb-sentiment-[0-9a-f]{16}", properties["TrainingJobName"])
+
+
+def test_training_request_runs_train_py_from_the_source_tarball(model: dict[str, Any]) -> None:
+    request = training_request(model)
+    hyperparameters = request["HyperParameters"]
+
+    assert hyperparameters["sagemaker_program"] == "train.py"
+    assert hyperparameters["sagemaker_submit_directory"].startswith("<")  # the asset's S3 URL
+    assert "AWS::Region" in hyperparameters["sagemaker_region"]
+    assert request["AlgorithmSpecification"]["TrainingImage"].endswith(
+        "/pytorch-training:2.6.0-cpu-py312"
+    )
+    assert "DlcRepositoryAccountMap" in request["AlgorithmSpecification"]["TrainingImage"]
+
+
+def test_training_request_reads_every_channel_and_writes_the_artifact_bucket(
+    model: dict[str, Any],
+) -> None:
+    request = training_request(model)
+    prefix = synthesized().stacks.storage.upload.data.key_prefix
+
+    channels = {channel["ChannelName"]: channel for channel in request["InputDataConfig"]}
+    assert set(channels) == {"train", "validation", "test", "unlabeled"}
+    for name, channel in channels.items():
+        source = channel["DataSource"]["S3DataSource"]
+        assert source["S3DataType"] == "S3Prefix"
+        assert source["S3DataDistributionType"] == "FullyReplicated"
+        assert source["S3Uri"].endswith(f"/{prefix}{name}/")
+        assert "imdb-sentiment-data-bucket-name" in source["S3Uri"]
+    assert request["OutputDataConfig"]["S3OutputPath"].endswith("/training-jobs/")
+    assert request["CheckpointConfig"]["LocalPath"] == "/opt/ml/checkpoints"
+    assert "artifact-bucket" in request["CheckpointConfig"]["S3Uri"]
+
+
+def test_training_request_has_metrics_and_a_stopping_condition(model: dict[str, Any]) -> None:
+    request = training_request(model)
+    with open("model/metric_definitions.json") as definitions:
+        expected = json.load(definitions)
+
+    assert request["AlgorithmSpecification"]["MetricDefinitions"] == expected
+    assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 50 * 60}
+    assert request["EnableManagedSpotTraining"] is False
+    assert request["ResourceConfig"] == {
+        "InstanceType": "ml.m5.xlarge",
+        "InstanceCount": 1,
+        "VolumeSizeInGB": 30,
+    }
+
+
+def test_spot_training_waits_for_capacity_within_the_deployment() -> None:
+    settings = context_with(
+        trainingUseSpot=True, trainingMaxRuntimeMinutes=30, trainingMaxWaitMinutes=45
+    )
+    request = training_request(synthesized(settings).template("model").to_json())
+
+    assert request["EnableManagedSpotTraining"] is True
+    assert request["StoppingCondition"] == {
+        "MaxRuntimeInSeconds": 30 * 60,
+        "MaxWaitTimeInSeconds": 45 * 60,
+    }
+
+
+def test_provider_polls_within_the_one_hour_ceiling(model: dict[str, Any]) -> None:
+    machine = only(model, "AWS::StepFunctions::StateMachine")
+    definition = joined(machine["DefinitionString"])
+
+    retry = re.search(r'"IntervalSeconds":(\d+),"MaxAttempts":(\d+)', definition)
+    assert retry is not None
+    interval, attempts = map(int, retry.groups())
+    assert interval == 60
+    assert interval * attempts == 60 * 60
+    assert machine["LoggingConfiguration"]["Level"] == "ALL"
+
+
+def test_handlers_are_python_312_from_lambda_src(model: dict[str, Any]) -> None:
+    handlers = {
+        function["Properties"]["Handler"]: function["Properties"]
+        for function in resources(model, "AWS::Lambda::Function").values()
+        if function["Properties"]["Handler"].startswith("training_job.")
+    }
+
+    assert set(handlers) == {"training_job.on_event", "training_job.is_complete"}
+    assert {properties["Runtime"] for properties in handlers.values()} == {"python3.12"}
+
+
+def test_model_serves_model_data_from_the_training_job(model: dict[str, Any]) -> None:
+    container = only(model, "AWS::SageMaker::Model")["PrimaryContainer"]
+    training_id = next(iter(resources(model, "Custom::SageMakerTrainingJob")))
+
+    assert container["ModelDataUrl"] == {"Fn::GetAtt": [training_id, "ModelDataUrl"]}
+    assert joined(container["Image"]).endswith("/pytorch-inference:2.6.0-cpu-py312")
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+    assert container["Environment"]["SAGEMAKER_REGION"] == {"Ref": "AWS::Region"}
+
+
+def test_realtime_endpoint_config_and_autoscaling(model: dict[str, Any]) -> None:
+    (variant,) = only(model, "AWS::SageMaker::EndpointConfig")["ProductionVariants"]
+    target = only(model, "AWS::ApplicationAutoScaling::ScalableTarget")
+    policy = only(model, "AWS::ApplicationAutoScaling::ScalingPolicy")
+
+    assert variant["InstanceType"] == "ml.m5.large"
+    assert variant["InitialInstanceCount"] == 1
+    assert "ServerlessConfig" not in variant
+    assert target["ResourceId"] == "endpoint/imdb-sentiment/variant/AllTraffic"
+    assert target["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 2)
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
+        "SageMakerVariantInvocationsPerInstance"
+    )
+    assert tracking["TargetValue"] == 300
+
+
+def test_serverless_endpoint_config_has_no_instances_to_scale(
+    serverless: dict[str, Any],
+) -> None:
+    (variant,) = only(serverless, "AWS::SageMaker::EndpointConfig")["ProductionVariants"]
+
+    assert variant["ServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
+    assert "InstanceType" not in variant
+    assert not resources(serverless, "AWS::ApplicationAutoScaling::ScalableTarget")
+
+
+@pytest.mark.parametrize("mode", ["realtime", "serverless"])
+def test_endpoint_has_a_stable_name_and_blue_green_rollback(
+    mode: str, model: dict[str, Any], serverless: dict[str, Any]
+) -> None:
+    template = model if mode == "realtime" else serverless
+    endpoint = only(template, "AWS::SageMaker::Endpoint")
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    deployment = endpoint["DeploymentConfig"]
+
+    assert endpoint["EndpointName"] == "imdb-sentiment"
+    assert deployment["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"] == {
+        "Type": "ALL_AT_ONCE"
+    }
+    assert deployment["BlueGreenUpdatePolicy"]["TerminationWaitInSeconds"] == 600
+    rollback = [alarm["AlarmName"] for alarm in deployment["AutoRollbackConfiguration"]["Alarms"]]
+    assert rollback == [{"Ref": logical_id} for logical_id in alarms]
+    metrics = {alarm["Properties"]["MetricName"] for alarm in alarms.values()}
+    assert metrics == {"Invocation5XXErrors", "Invocation4XXErrors", "ModelLatency"}
+
+
+def test_a_new_model_means_a_new_endpoint_config(model: dict[str, Any]) -> None:
+    # No fixed names: a changed model or config is a replacement, i.e. a new resource that
+    # the endpoint moves to blue/green.
+    assert "ModelName" not in only(model, "AWS::SageMaker::Model")
+    assert "EndpointConfigName" not in only(model, "AWS::SageMaker::EndpointConfig")
