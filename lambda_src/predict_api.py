@@ -326,8 +326,12 @@ def _json_object(data: str | bytes) -> dict[str, Any] | None:
 
 
 def _model_message(original: Any, status: int) -> str:
-    """The human-readable part of what the model container answered."""
-    message = original if isinstance(original, str) else ""
+    """The human-readable part of what the model container answered.
+
+    The SageMaker inference toolkit answers an error with its message, a newline and
+    the container's stack trace: only the first line is meant for people.
+    """
+    message = original.split("\n", 1)[0] if isinstance(original, str) else ""
     document = _json_object(message)
     if document is not None:
         nested = document.get("error")

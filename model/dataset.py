@@ -31,9 +31,8 @@ class EncodedSplit:
 
     def __post_init__(self) -> None:
         if int(self.lengths.sum()) != len(self.ids):
-            raise ValueError(
-                f"corrupt split: lengths add up to {int(self.lengths.sum())} ids, found {len(self.ids)}"
-            )
+            total = int(self.lengths.sum())
+            raise ValueError(f"corrupt split: lengths add up to {total} ids, found {len(self.ids)}")
         if self.labels is not None and len(self.labels) != len(self.lengths):
             raise ValueError(
                 f"corrupt split: {len(self.labels)} labels for {len(self.lengths)} reviews"
@@ -51,13 +50,24 @@ class EncodedSplit:
         start = int(self.offsets[index])
         return self.ids[start : start + int(self.lengths[index])]
 
+    def subset(self, indices: np.ndarray) -> EncodedSplit:
+        """The chosen reviews, in the given order."""
+        reviews = [self.review(int(index)) for index in indices]
+        return EncodedSplit(
+            np.concatenate(reviews) if reviews else self.ids[:0],
+            self.lengths[indices],
+            None if self.labels is None else self.labels[indices],
+        )
+
     @classmethod
-    def from_reviews(
-        cls, reviews: list[list[int]], labels: list[int] | None
-    ) -> EncodedSplit:
-        lengths = np.fromiter((len(review) for review in reviews), dtype=np.int32, count=len(reviews))
+    def from_reviews(cls, reviews: list[list[int]], labels: list[int] | None) -> EncodedSplit:
+        lengths = np.fromiter(
+            (len(review) for review in reviews), dtype=np.int32, count=len(reviews)
+        )
         ids = np.fromiter(
-            (word for review in reviews for word in review), dtype=np.int32, count=int(lengths.sum())
+            (word for review in reviews for word in review),
+            dtype=np.int32,
+            count=int(lengths.sum()),
         )
         return cls(ids, lengths, None if labels is None else np.asarray(labels, dtype=np.int8))
 

@@ -138,7 +138,7 @@ class SentimentNetwork(nn.Module):
     def lstm_logit(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         embedded = self.dropout(self.embedding(ids))
         outputs = self.lstm(embedded, lengths)
-        real = (torch.arange(ids.size(1), device=ids.device)[None, :] < lengths[:, None])
+        real = torch.arange(ids.size(1), device=ids.device)[None, :] < lengths[:, None]
         real = real.unsqueeze(-1)
         largest = outputs.masked_fill(~real, float("-inf")).amax(dim=1)
         mean = (outputs * real).sum(dim=1) / lengths[:, None].to(outputs.dtype)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, ParserRejectedMarkup
 from nltk.stem.porter import PorterStemmer
 
 PAD_ID = 0
@@ -26,8 +26,11 @@ STOPWORDS_FILE = Path(__file__).with_name("stopwords_english.txt")
 # NLTK's list drops these, but "not good" and "good" mean opposite things. After the
 # tokenizer splits on apostrophes, "didn't" reaches the stopword filter as "didn" + "t".
 NEGATIONS = frozenset(
-    "no nor not ain aren couldn didn doesn don hadn hasn haven isn mightn mustn needn "
-    "shan shouldn wasn weren won wouldn".split()
+    {
+        *("no", "nor", "not"),
+        *("ain", "aren", "couldn", "didn", "doesn", "don", "hadn", "hasn", "haven", "isn"),
+        *("mightn", "mustn", "needn", "shan", "shouldn", "wasn", "weren", "won", "wouldn"),
+    }
 )
 
 _TOKEN = re.compile(r"[a-z0-9]+")
@@ -79,7 +82,12 @@ def strip_html(text: str) -> str:
     text = text.replace(_LINE_BREAK, " ")
     if _MARKUP.search(text) is None:
         return text
-    return BeautifulSoup(text, "html.parser").get_text(" ")
+    try:
+        return BeautifulSoup(text, "html.parser").get_text(" ")
+    except ParserRejectedMarkup:
+        # html.parser gives up on some broken markup ("<![ "); its characters are not
+        # letters or digits, so the text as it is yields the words.
+        return text
 
 
 class Tokenizer:

@@ -30,7 +30,7 @@ def word2vec_embeddings(
     seed: int,
     workers: int,
 ) -> np.ndarray:
-    """A (vocabulary_size, dimensions) float32 matrix; padding is zero, unseen ids are small noise."""
+    """A (vocabulary_size, dimensions) float32 matrix: padding zero, unseen ids small noise."""
     sentences = [[str(word) for word in review.tolist()] for review in reviews if len(review)]
     model = Word2Vec(
         sentences,

@@ -97,7 +97,7 @@ def _boolean(text: str) -> bool:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
-    add("--epochs", type=int, default=4, help="most LSTM epochs (early stopping may end sooner)")
+    add("--epochs", type=int, default=3, help="most LSTM epochs (early stopping may end sooner)")
     add("--batch-size", type=int, default=256)
     add("--learning-rate", type=float, default=3e-3)
     add("--embedding-dim", type=int, default=128)
@@ -106,7 +106,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add("--bidirectional", type=_boolean, default=True)
     add("--dropout", type=float, default=0.4)
     add("--bigram-buckets", type=int, default=1 << 20, help="0 turns the bigram features off")
-    add("--ngram-epochs", type=int, default=6, help="most epochs of the n-gram branch (0 = off)")
+    add("--ngram-epochs", type=int, default=10, help="epochs of the n-gram branch (0 = off)")
+    add("--ngram-learning-rate", type=float, default=2e-3)
+    add(
+        "--stacking-folds",
+        type=int,
+        default=4,
+        help="folds for the out-of-fold n-gram logits the LSTM trains on top of (0 = off)",
+    )
     add("--word2vec-epochs", type=int, default=5, help="0 starts from random embeddings")
     add("--patience", type=int, default=1, help="epochs without a better validation loss")
     add("--seed", type=int, default=13)
@@ -118,8 +125,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def log_metrics(prefix: str, **values: float) -> None:
     """One `key=value` line; SageMaker's MetricDefinitions read these from the log."""
-    fields = " ".join(f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}"
-                      for key, value in values.items())
+    fields = " ".join(
+        f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}"
+        for key, value in values.items()
+    )
     print(f"{prefix} {fields}".strip(), flush=True)
 
 
@@ -165,16 +174,16 @@ def _scores(logits: torch.Tensor, labels: np.ndarray) -> tuple[float, float]:
     return loss, accuracy
 
 
-def naive_bayes_ratios(
-    split: EncodedSplit, config: NetworkConfig, batch_size: int
-) -> torch.Tensor:
+def naive_bayes_ratios(split: EncodedSplit, config: NetworkConfig, batch_size: int) -> torch.Tensor:
     """log((p / |p|) / (q / |q|)) per feature, from in how many positive (p) and negative
     (q) training reviews it occurs, add-one smoothed."""
     features = config.vocabulary_size + 1 + config.bigram_buckets
     counts = torch.ones((2, features), dtype=torch.float64)
     for indices in bucketed_batches(split.lengths, batch_size):
         ids, lengths = padded_batch(split, indices)
-        present = unique_per_row(ngram_ids(torch.from_numpy(ids), torch.from_numpy(lengths), config))
+        present = unique_per_row(
+            ngram_ids(torch.from_numpy(ids), torch.from_numpy(lengths), config)
+        )
         labels = torch.from_numpy(split.labels[indices]).long()
         for label in (0, 1):
             rows = present[labels == label].flatten()
@@ -210,19 +219,30 @@ class Trainer:
         )
         torch.manual_seed(args.seed)
         self.network = SentimentNetwork(self.config).to(self.device)
-        self.state = {"step": "start", "epoch": 0, "history": [], "best_loss": math.inf,
-                      "bad_epochs": 0}
+        self.state = {
+            "step": "start",
+            "epoch": 0,
+            "history": [],
+            "best_loss": math.inf,
+            "bad_epochs": 0,
+        }
         self.best_lstm: dict[str, torch.Tensor] | None = None
+        # The n-gram logit of each training review, from a model that did not see it.
+        self.ngram_offsets = torch.zeros(len(self.train))
 
     # -- checkpoints -------------------------------------------------------------
 
-    def save_checkpoint(self, optimizer: torch.optim.Optimizer | None = None,
-                        schedule: torch.optim.lr_scheduler.LRScheduler | None = None) -> None:
+    def save_checkpoint(
+        self,
+        optimizer: torch.optim.Optimizer | None = None,
+        schedule: torch.optim.lr_scheduler.LRScheduler | None = None,
+    ) -> None:
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         checkpoint = {
             "state": json.dumps(self.state),
             "network": self.network.state_dict(),
             "best_lstm": self.best_lstm or {},
+            "ngram_offsets": self.ngram_offsets,
             "optimizer": optimizer.state_dict() if optimizer else {},
             "schedule": schedule.state_dict() if schedule else {},
         }
@@ -238,8 +258,11 @@ class Trainer:
         self.state = json.loads(checkpoint["state"])
         self.network.load_state_dict(checkpoint["network"])
         self.best_lstm = checkpoint["best_lstm"] or None
-        print(f"Resuming from {path}: step {self.state['step']}, epoch {self.state['epoch']}",
-              flush=True)
+        self.ngram_offsets = checkpoint["ngram_offsets"].cpu()
+        print(
+            f"Resuming from {path}: step {self.state['step']}, epoch {self.state['epoch']}",
+            flush=True,
+        )
         return checkpoint
 
     # -- steps ---------------------------------------------------------------------
@@ -262,48 +285,87 @@ class Trainer:
         )
         with torch.no_grad():
             self.network.embedding.weight.copy_(torch.from_numpy(matrix))
-        print(f"word2vec: {len(reviews)} reviews in {time.perf_counter() - started:.1f} s",
-              flush=True)
+        print(
+            f"word2vec: {len(reviews)} reviews in {time.perf_counter() - started:.1f} s", flush=True
+        )
 
-    def train_ngram_branch(self) -> None:
-        if self.args.ngram_epochs == 0:
-            return
+    def _fit_ngram(self, split: EncodedSplit, report: bool) -> None:
+        """Naive-Bayes ratios from `split`, then the n-gram weights, trained from zero."""
         network, args = self.network, self.args
         with torch.no_grad():
             network.ngram_ratios.copy_(
-                naive_bayes_ratios(self.train, self.config, args.batch_size).to(self.device)
+                naive_bayes_ratios(split, self.config, args.batch_size).to(self.device)
             )
+            network.ngram_weights.weight.zero_()
+            network.ngram_bias.zero_()
         parameters = [network.ngram_weights.weight, network.ngram_bias]
-        optimizer = torch.optim.Adam(parameters, lr=0.02)
-        best_loss, best = math.inf, None
+        optimizer = torch.optim.Adam(parameters, lr=args.ngram_learning_rate)
         for epoch in range(1, args.ngram_epochs + 1):
             rng = np.random.default_rng([args.seed, 1, epoch])
-            train_loss = self._epoch(network.ngram_logit, optimizer, None, rng)
-            val_loss, val_accuracy = _scores(
-                predict_logits(network, self.validation, network.ngram_logit, args.batch_size,
-                               self.device), self.validation.labels)
-            log_metrics(f"ngram_epoch={epoch}", train_loss=train_loss, val_loss=val_loss,
-                        val_accuracy=val_accuracy)
-            if val_loss >= best_loss:
-                break
-            best_loss = val_loss
-            best = [parameter.detach().clone() for parameter in parameters]
-        with torch.no_grad():
-            for parameter, value in zip(parameters, best, strict=True):
-                parameter.copy_(value)
+            train_loss = self._epoch(
+                split,
+                lambda _, ids, lengths: network.ngram_logit(ids, lengths),
+                optimizer,
+                None,
+                rng,
+            )
+            if report:
+                val_loss, val_accuracy = _scores(
+                    self._logits(self.validation, network.ngram_logit), self.validation.labels
+                )
+                log_metrics(
+                    f"ngram_epoch={epoch}",
+                    train_loss=train_loss,
+                    val_loss=val_loss,
+                    val_accuracy=val_accuracy,
+                )
+
+    def train_ngram_branch(self) -> None:
+        """The n-gram branch, and its out-of-fold logits on the training reviews.
+
+        The LSTM then learns what the n-gram branch gets wrong: it trains on top of the
+        n-gram logit of each review (stacking). Those logits must come from n-gram
+        models that never saw the review — the full model has memorized the training
+        set and would leave the LSTM nothing to learn.
+        """
+        args = self.args
+        if args.ngram_epochs == 0:
+            return
+        offsets = torch.zeros(len(self.train))
+        if args.stacking_folds > 1:
+            folds = np.random.default_rng([args.seed, 3]).permutation(len(self.train))
+            folds %= args.stacking_folds
+            for fold in range(args.stacking_folds):
+                held_out = np.flatnonzero(folds == fold)
+                self._fit_ngram(self.train.subset(np.flatnonzero(folds != fold)), report=False)
+                offsets[torch.from_numpy(held_out)] = self._logits(
+                    self.train.subset(held_out), self.network.ngram_logit
+                )
+                print(f"ngram fold {fold + 1}/{args.stacking_folds} done", flush=True)
+        self._fit_ngram(self.train, report=True)
+        self.ngram_offsets = offsets
+
+    def _logits(self, split: EncodedSplit, logit) -> torch.Tensor:
+        return predict_logits(self.network, split, logit, self.args.batch_size, self.device)
 
     def _lstm_parameters(self) -> list[nn.Parameter]:
         network = self.network
-        return [*network.embedding.parameters(), *network.lstm.parameters(),
-                *network.lstm_head.parameters()]
+        return [
+            *network.embedding.parameters(),
+            *network.lstm.parameters(),
+            *network.lstm_head.parameters(),
+        ]
 
-    def _epoch(self, logit, optimizer, schedule, rng) -> float:
+    def _epoch(self, split: EncodedSplit, logit, optimizer, schedule, rng) -> float:
+        """One pass over `split`; `logit(indices, ids, lengths)` gives the batch's logits."""
         total, count = 0.0, 0
         for indices, ids, lengths, labels in _batches_of(
-            self.train, self.args.batch_size, self.device, rng
+            split, self.args.batch_size, self.device, rng
         ):
             optimizer.zero_grad()
-            loss = nn.functional.binary_cross_entropy_with_logits(logit(ids, lengths), labels)
+            loss = nn.functional.binary_cross_entropy_with_logits(
+                logit(indices, ids, lengths), labels
+            )
             loss.backward()
             nn.utils.clip_grad_norm_(
                 [p for group in optimizer.param_groups for p in group["params"]], 5.0
@@ -325,6 +387,16 @@ class Trainer:
         if checkpoint and checkpoint["optimizer"]:
             optimizer.load_state_dict(checkpoint["optimizer"])
             schedule.load_state_dict(checkpoint["schedule"])
+        offsets = self.ngram_offsets.to(self.device)
+        validation_offsets = (
+            self._logits(self.validation, network.ngram_logit)
+            if args.ngram_epochs
+            else torch.zeros(len(self.validation))
+        )
+
+        def stacked_logit(indices, ids, lengths) -> torch.Tensor:
+            return network.lstm_logit(ids, lengths) + offsets[torch.from_numpy(indices)]
+
         while self.state["epoch"] < args.epochs and self.state["bad_epochs"] < args.patience:
             epoch = self.state["epoch"] + 1
             # Seeded per epoch, so a resumed run shuffles and drops out exactly as an
@@ -332,19 +404,31 @@ class Trainer:
             torch.manual_seed(args.seed * 1000 + epoch)
             rng = np.random.default_rng([args.seed, 2, epoch])
             started = time.perf_counter()
-            train_loss = self._epoch(network.lstm_logit, optimizer, schedule, rng)
+            train_loss = self._epoch(self.train, stacked_logit, optimizer, schedule, rng)
             val_loss, val_accuracy = _scores(
-                predict_logits(network, self.validation, network.lstm_logit, args.batch_size,
-                               self.device), self.validation.labels)
-            log_metrics(f"epoch={epoch}", train_loss=train_loss, val_loss=val_loss,
-                        val_accuracy=val_accuracy, seconds=round(time.perf_counter() - started))
+                self._logits(self.validation, network.lstm_logit) + validation_offsets,
+                self.validation.labels,
+            )
+            log_metrics(
+                f"epoch={epoch}",
+                train_loss=train_loss,
+                val_loss=val_loss,
+                val_accuracy=val_accuracy,
+                seconds=round(time.perf_counter() - started),
+            )
             self.state["history"].append(
-                {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                 "val_accuracy": val_accuracy})
+                {
+                    "epoch": epoch,
+                    "train_loss": train_loss,
+                    "val_loss": val_loss,
+                    "val_accuracy": val_accuracy,
+                }
+            )
             if val_loss < self.state["best_loss"]:
                 self.state.update(best_loss=val_loss, bad_epochs=0)
-                self.best_lstm = {name: value.detach().clone()
-                                  for name, value in network.state_dict().items()}
+                self.best_lstm = {
+                    name: value.detach().clone() for name, value in network.state_dict().items()
+                }
             else:
                 self.state["bad_epochs"] += 1
             self.state["epoch"] = epoch
@@ -355,8 +439,9 @@ class Trainer:
     def fit_fusion(self) -> None:
         """The two-weight logistic regression over the branches' validation logits."""
         network = self.network
-        branches = predict_logits(network, self.validation, network.branch_logits,
-                                  self.args.batch_size, self.device)
+        branches = predict_logits(
+            network, self.validation, network.branch_logits, self.args.batch_size, self.device
+        )
         if self.args.ngram_epochs == 0:
             branches[:, 1] = 0.0
         targets = torch.from_numpy(self.validation.labels).float()
@@ -365,9 +450,10 @@ class Trainer:
 
         def closure() -> torch.Tensor:
             optimizer.zero_grad()
-            loss = nn.functional.binary_cross_entropy_with_logits(
-                fusion(branches).squeeze(1), targets
-            ) + 1e-3 * fusion.weight.square().sum()
+            loss = (
+                nn.functional.binary_cross_entropy_with_logits(fusion(branches).squeeze(1), targets)
+                + 1e-3 * fusion.weight.square().sum()
+            )
             loss.backward()
             return loss
 
@@ -377,15 +463,18 @@ class Trainer:
 
     def evaluate(self) -> dict:
         network, args = self.network, self.args
-        results = {"validation_note": "the validation reviews share movies with the training "
-                   "reviews and the fusion weights are fitted on them: expect validation "
-                   "figures 0.5-2 points above test"}
+        results = {
+            "validation_note": "the validation reviews share movies with the training "
+            "reviews and the fusion weights are fitted on them: expect validation "
+            "figures 0.5-2 points above test"
+        }
         splits = {"validation": self.validation}
         if self.paths.test is not None:
             splits["test"] = read_split(self.paths.test)
         for name, split in splits.items():
-            branches = predict_logits(network, split, network.branch_logits, args.batch_size,
-                                      self.device)
+            branches = predict_logits(
+                network, split, network.branch_logits, args.batch_size, self.device
+            )
             fused = network.fusion(branches.to(self.device)).squeeze(1).detach().cpu()
             loss, accuracy = _scores(fused, split.labels)
             results[name] = {
@@ -397,12 +486,16 @@ class Trainer:
             }
         values = {"val_accuracy": results["validation"]["accuracy"]}
         if "test" in results:
-            values |= {"test_loss": results["test"]["loss"],
-                       "test_accuracy": results["test"]["accuracy"]}
+            values |= {
+                "test_loss": results["test"]["loss"],
+                "test_accuracy": results["test"]["accuracy"],
+            }
         log_metrics("final", **values)
         results["history"] = self.state["history"]
-        results["fusion"] = {"weights": network.fusion.weight.detach().flatten().tolist(),
-                             "bias": network.fusion.bias.item()}
+        results["fusion"] = {
+            "weights": network.fusion.weight.detach().flatten().tolist(),
+            "bias": network.fusion.bias.item(),
+        }
         return results
 
     def run(self) -> dict:

@@ -10,12 +10,13 @@ from pathlib import Path
 
 from preprocess import PreprocessingSettings
 
-from sentiment import imdb_source, training_run
+from sentiment import evaluation, imdb_source, training_run
 from sentiment.prepare import PrepareOptions, prepare
 
 DEFAULT_DATA_DIR = Path("data/prepared")
 DEFAULT_MODEL_DIR = Path("artifacts/model")
 DEFAULT_CHECKPOINT_DIR = Path("artifacts/checkpoints")
+DEFAULT_EVALUATION_DIR = Path("artifacts/evaluation")
 
 
 def _add_prepare(subcommands: argparse._SubParsersAction) -> None:
@@ -41,9 +42,7 @@ def _add_prepare(subcommands: argparse._SubParsersAction) -> None:
     defaults = PrepareOptions()
     parser.add_argument("--vocab-size", type=int, default=defaults.vocabulary_size)
     parser.add_argument("--max-length", type=int, default=defaults.settings.max_length)
-    parser.add_argument(
-        "--validation-fraction", type=float, default=defaults.validation_fraction
-    )
+    parser.add_argument("--validation-fraction", type=float, default=defaults.validation_fraction)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument(
         "--keep-negations",
@@ -110,6 +109,49 @@ def _run_train(args: argparse.Namespace) -> None:
     print(f"Model artifact: {artifact}")
 
 
+def _add_evaluate(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser(
+        "evaluate",
+        help="score model.tar.gz on the test reviews through its own inference handlers",
+        description="Send the official test reviews through the artifact's inference handlers "
+        "(the endpoint's code path, preprocessing included) and report accuracy, precision, "
+        "recall, F1, ROC AUC, the confusion matrix and throughput; write evaluation.json and "
+        "evaluation.png.",
+    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="prepared dataset")
+    parser.add_argument(
+        "--model", type=Path, default=DEFAULT_MODEL_DIR / training_run.ARTIFACT_NAME
+    )
+    parser.add_argument("--output", type=Path, default=DEFAULT_EVALUATION_DIR)
+    parser.add_argument(
+        "--source",
+        default=imdb_source.default_source(),
+        help="where the raw test reviews come from: the source `sentiment prepare` read",
+    )
+    parser.add_argument("--cache-dir", type=Path, default=imdb_source.default_cache_dir())
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also fit TF-IDF unigrams+bigrams with logistic regression on the same "
+        "training reviews, and report both",
+    )
+    parser.add_argument("--threads", type=int, default=0, help="torch threads; 0 = every core")
+    parser.set_defaults(run=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> None:
+    report = evaluation.evaluate(
+        args.model,
+        args.data,
+        imdb_source.resolve(args.source, args.cache_dir),
+        args.output,
+        baseline=args.baseline,
+        threads=args.threads,
+    )
+    print(evaluation.summary_table(report))
+    print(f"Wrote {args.output / evaluation.REPORT_FILE} and {args.output / report['figure']}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sentiment", description=__doc__)
     subcommands = parser.add_subparsers(
@@ -117,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_prepare(subcommands)
     _add_train(subcommands)
+    _add_evaluate(subcommands)
     return parser
 
 

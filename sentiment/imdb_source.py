@@ -7,6 +7,7 @@ reused by later runs.
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import tempfile
@@ -53,7 +54,13 @@ def default_cache_dir() -> Path:
 def resolve(source: str, cache_dir: Path) -> Path:
     """The checked `aclImdb` directory for a URL, a .tar.gz path or a directory path."""
     if urlparse(source).scheme in ("http", "https"):
-        return _extracted(download(source, cache_dir), cache_dir)
+        archive = download(source, cache_dir)
+        try:
+            return _extracted(archive, cache_dir)
+        except SourceError:
+            # A download cut short without a Content-Length to tell: fetch afresh next time.
+            archive.unlink(missing_ok=True)
+            raise
     path = Path(source).expanduser()
     if not path.exists():
         raise SourceError(f"IMDB source not found: {path}")
@@ -73,7 +80,9 @@ def download(url: str, cache_dir: Path) -> Path:
     try:
         with urllib.request.urlopen(url, timeout=60) as response, os.fdopen(handle, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=f"Downloading {target.name}") as bar:
+            with tqdm(
+                total=total, unit="B", unit_scale=True, desc=f"Downloading {target.name}"
+            ) as bar:
                 for block in iter(lambda: response.read(1 << 20), b""):
                     out.write(block)
                     bar.update(len(block))
@@ -82,7 +91,7 @@ def download(url: str, cache_dir: Path) -> Path:
                 f"download of {url} stopped at {partial.stat().st_size} of {total} bytes"
             )
         partial.replace(target)
-    except OSError as error:
+    except (OSError, http.client.HTTPException) as error:
         raise SourceError(f"could not download {url}: {error}") from None
     finally:
         partial.unlink(missing_ok=True)

@@ -55,9 +55,10 @@ def write_tarball(members: Iterable[tuple[str, Path]], destination: Path) -> Pat
             with path.open("rb") as handle:
                 tar.addfile(info, handle)
     partial = destination.with_name(destination.name + ".partial")
-    with partial.open("wb") as raw, gzip.GzipFile(
-        filename="", mode="wb", fileobj=raw, mtime=0
-    ) as zipped:
+    with (
+        partial.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped,
+    ):
         zipped.write(buffer.getvalue())
     partial.replace(destination)
     return destination
@@ -88,11 +89,14 @@ class UnsafeArchiveError(ValueError):
 def _plain_member(member: tarfile.TarInfo, destination: str) -> tarfile.TarInfo:
     """tarfile's `data` filter, and additionally no links or special files at all.
 
-    The `data` filter already refuses absolute paths, `..`, devices and links that point
-    outside; links inside are refused too, since nothing we read is ever a link.
+    The `data` filter already refuses `..`, devices and links that point outside; links
+    inside are refused too, since nothing we read is ever a link, and so are absolute
+    paths, which the filter would only make relative.
     """
     if not (member.isfile() or member.isdir()):
         raise UnsafeArchiveError(f"refusing archive member {member.name!r}: not a regular file")
+    if member.name.startswith(("/", os.sep)):
+        raise UnsafeArchiveError(f"refusing archive member {member.name!r}: absolute path")
     try:
         return tarfile.data_filter(member, destination)
     except tarfile.FilterError as error:
@@ -113,6 +117,10 @@ def extract_tarball(archive: Path, destination: Path) -> Path:
     try:
         with tarfile.open(archive, "r:gz") as tar:
             tar.extractall(partial, filter=_plain_member)
+            # tarfile stops at the end-of-archive block; reading on to the end of the gzip
+            # stream checks its CRC and length, so a cut-off archive is an error.
+            while tar.fileobj.read(1 << 20):
+                pass
         partial.replace(destination)
     except (tarfile.ReadError, EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise ValueError(f"{archive} is not a complete .tar.gz archive ({error})") from None

@@ -23,7 +23,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +48,7 @@ class PrepareOptions:
     seed: int = 13
     include_unlabeled: bool = True
     workers: int = os.cpu_count() or 1
-    settings: PreprocessingSettings = PreprocessingSettings()
+    settings: PreprocessingSettings = field(default_factory=PreprocessingSettings)
 
     def __post_init__(self) -> None:
         if not 0 < self.validation_fraction < 1:
@@ -121,7 +121,9 @@ def _tokenize_all(
     return tokens, digest.hexdigest()
 
 
-def stratified_split(labels: Sequence[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+def stratified_split(
+    labels: Sequence[int], fraction: float, seed: int
+) -> tuple[list[int], list[int]]:
     """Indices (kept, held out): `fraction` of each label held out, chosen by `seed`."""
     rng = np.random.default_rng(seed)
     labels_array = np.asarray(labels)
@@ -161,6 +163,8 @@ def _labeled_files(root: Path, split: str) -> tuple[list[ReviewFile], list[int]]
 
 def prepare(root: Path, output: Path, options: PrepareOptions = PrepareOptions()) -> dict:
     """Build the dataset from an extracted aclImdb directory; returns the manifest."""
+    output = output.resolve()
+    _check_replaceable(output)
     settings = options.settings
     train_files, train_labels = _labeled_files(root, "train")
     test_files, test_labels = _labeled_files(root, "test")
@@ -186,9 +190,10 @@ def prepare(root: Path, output: Path, options: PrepareOptions = PrepareOptions()
         "test": _encode(test, None, vocabulary),
     }
     if unlabeled_files:
-        splits["unlabeled"] = _encode(_Corpus(all_tokens[n_train + n_test :], None), None, vocabulary)
+        splits["unlabeled"] = _encode(
+            _Corpus(all_tokens[n_train + n_test :], None), None, vocabulary
+        )
 
-    output = output.resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     try:
@@ -233,14 +238,26 @@ def _manifest(
     }
 
 
+def _check_replaceable(output: Path) -> None:
+    """Refuse to replace anything but an earlier run's output or an empty directory."""
+    if not output.exists() or (output / MANIFEST_FILE).is_file():
+        return
+    if output.is_dir() and not any(output.iterdir()):
+        return
+    raise ValueError(
+        f"{output} exists and is not a prepared dataset (no {MANIFEST_FILE}); "
+        "refusing to replace it: choose another --output or remove it"
+    )
+
+
 def _swap_into_place(staging: Path, output: Path) -> None:
     """Replace `output` with `staging` so that the final name never shows a partial dataset."""
+    retired = output.with_name(f".{output.name}.old")
+    if retired.exists():  # left by a run killed between the two renames below
+        shutil.rmtree(retired)
     if not output.exists():
         staging.replace(output)
         return
-    retired = output.with_name(f".{output.name}.old")
-    if retired.exists():
-        shutil.rmtree(retired)
     output.replace(retired)
     staging.replace(output)
     shutil.rmtree(retired)

@@ -17,6 +17,9 @@ from pathlib import Path
 LABELED_FOLDERS = ("train/pos", "train/neg", "test/pos", "test/neg")
 UNLABELED_FOLDER = "train/unsup"
 FIXTURE_SEED = 2011
+# Enough for a tiny model to learn from, small enough to prepare in a blink.
+PER_CLASS = 40
+UNLABELED = 12
 
 _OPENINGS = (
     "I rented this one on a rainy Sunday afternoon.",
@@ -100,9 +103,9 @@ def _review_text(rng: random.Random, opinions: tuple[str, ...]) -> str:
 
 
 def generate_reviews(
-    per_class: int = 40, unlabeled: int = 12, seed: int = FIXTURE_SEED
+    per_class: int = PER_CLASS, unlabeled: int = UNLABELED, seed: int = FIXTURE_SEED
 ) -> list[FixtureReview]:
-    """`per_class` reviews in each of train/test × pos/neg, and `unlabeled` in train/unsup."""
+    """`per_class` reviews in each of the four labeled folders, and `unlabeled` in train/unsup."""
     rng = random.Random(seed)
     reviews = []
     for folder in LABELED_FOLDERS:

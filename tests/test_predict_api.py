@@ -390,7 +390,15 @@ def add_model_error(stub: Stubber, original_status: int, original_message: str) 
             "Use text/plain.",
         ),
         (400, "", "invalid_review", "The model rejected the review (HTTP 400)."),
+        (
+            413,
+            "the review has 20001 characters; the limit is 20000\nTraceback (most recent "
+            'call last):\n  File "/opt/ml/model/code/inference.py", line 1',
+            "review_too_long",
+            "the review has 20001 characters; the limit is 20000",
+        ),
     ],
+    ids=["plain", "json", "nested-json", "empty", "toolkit-message-and-trace"],
 )
 def test_model_rejecting_the_input_passes_its_status_and_message_on(
     stub: Stubber, original_status: int, original_message: str, code: str, message: str

@@ -1,0 +1,92 @@
+"""model.tar.gz's inference handlers, loaded the way the SageMaker PyTorch serving container does.
+
+The container extracts model.tar.gz into /opt/ml/model, puts /opt/ml/model/code first on
+the import path and imports `inference` by its bare name; `inference` imports its
+siblings (`network`, `preprocess`) the same way. So a model is served by the code that
+was packed with it, never by the checkout's model/. `model_fn` then loads the weights,
+settings and vocabulary from /opt/ml/model, and every request goes through input_fn →
+predict_fn → output_fn.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from sentiment.packaging import extract_tarball
+
+HANDLER_MODULE = "inference"
+CODE_DIR = "code"
+JSON = "application/json"
+
+
+def import_isolated(directory: Path, name: str) -> ModuleType:
+    """Import module `name` from `directory` by its bare name, leaving sys.modules as it was.
+
+    Every module the directory holds is imported afresh from it, never reused from an
+    earlier import of the same name (the checkout's model/, another artifact), and taken
+    out of sys.modules again afterwards: the imported modules keep their references to
+    each other, so two artifacts and the checkout can be loaded side by side. Not
+    thread-safe: it changes sys.path while it runs.
+    """
+    directory = directory.resolve()
+    if not (directory / f"{name}.py").is_file():
+        raise FileNotFoundError(f"no {name}.py in {directory}")
+    own_names = {path.stem for path in directory.glob("*.py")}
+    shadowed = {module: sys.modules.pop(module) for module in own_names if module in sys.modules}
+    sys.path.insert(0, str(directory))
+    importlib.invalidate_caches()
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(directory))
+        for module in own_names:
+            sys.modules.pop(module, None)
+        sys.modules.update(shadowed)
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """An artifact's inference handlers and the model their model_fn loaded."""
+
+    handlers: ModuleType
+    model: Any
+
+    def invoke(self, body: bytes, content_type: str, accept: str = JSON) -> tuple[str, str]:
+        """One request, handled as the serving container handles it: (body, content type).
+
+        The handlers' own errors (RequestError, with a status code) propagate.
+        """
+        request = self.handlers.input_fn(body, content_type)
+        prediction = self.handlers.predict_fn(request, self.model)
+        return self.handlers.output_fn(prediction, accept)
+
+
+class ArtifactLoadError(ValueError):
+    """model_fn refused the artifact: a file is missing or corrupt (the message names it)."""
+
+
+def load_model_dir(model_dir: Path) -> ServedModel:
+    """Load an extracted model directory (what the container has at /opt/ml/model)."""
+    handlers = import_isolated(model_dir / CODE_DIR, HANDLER_MODULE)
+    try:
+        model = handlers.model_fn(str(model_dir))
+    except handlers.ArtifactError as error:
+        raise ArtifactLoadError(str(error)) from error
+    return ServedModel(handlers, model)
+
+
+@contextmanager
+def served_artifact(artifact: Path) -> Iterator[ServedModel]:
+    """model.tar.gz extracted (safely) into a temporary directory and loaded from there."""
+    if not artifact.is_file():
+        raise FileNotFoundError(f"model artifact not found: {artifact}")
+    with tempfile.TemporaryDirectory(prefix="sentiment-model-") as scratch:
+        yield load_model_dir(extract_tarball(artifact, Path(scratch) / "model"))

@@ -1,0 +1,52 @@
+"""A model directory laid out by the training job's own code, with weights set by hand.
+
+Training takes seconds even on the tiny corpus; the inference handlers' tests need an
+artifact, not a trained one. This one knows a handful of words: praise scores positive,
+scorn negative (through the n-gram branch alone), so a prediction shows that the
+review went through the real preprocessing and vocabulary.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+from preprocess import PreprocessingSettings, Tokenizer, Vocabulary
+
+from sentiment import MODEL_SOURCE_DIR
+from sentiment.model_loader import import_isolated
+
+POSITIVE_WORDS = ("wonderful", "brilliant", "superb")
+NEGATIVE_WORDS = ("awful", "terrible", "boring")
+NEUTRAL_WORDS = ("film", "plot", "actor", "music", "story")
+# Training hyperparameters small enough for a test on the generated corpus.
+TINY_HYPERPARAMETERS = (
+    *("--embedding-dim", "8", "--hidden-dim", "8", "--bigram-buckets", "512"),
+    *("--word2vec-epochs", "1", "--ngram-epochs", "3", "--epochs", "3", "--patience", "3"),
+    *("--threads", "1"),
+)
+
+
+def write_model_dir(directory: Path) -> Path:
+    """Write model.pt, model_config.json, vocabulary.json and code/ into `directory`."""
+    train = import_isolated(MODEL_SOURCE_DIR, "train")
+    settings = PreprocessingSettings()
+    tokenizer = Tokenizer(settings)
+    stems = {word: tokenizer(word)[0] for word in POSITIVE_WORDS + NEGATIVE_WORDS + NEUTRAL_WORDS}
+    vocabulary = Vocabulary(list(stems.values()), settings)
+    config = train.NetworkConfig(
+        vocabulary_size=len(vocabulary), embedding_dim=4, hidden_dim=3, bigram_buckets=16
+    )
+    torch.manual_seed(0)
+    network = train.SentimentNetwork(config).eval()
+    with torch.no_grad():
+        # The n-gram branch alone decides: +2 per word of praise, -2 per word of scorn.
+        network.fusion.weight.copy_(torch.tensor([[0.0, 1.0]]))
+        for word in POSITIVE_WORDS + NEGATIVE_WORDS:
+            word_id = vocabulary.ids([stems[word]])[0]
+            network.ngram_ratios[word_id] = 1.0 if word in POSITIVE_WORDS else -1.0
+            network.ngram_weights.weight[word_id] = 2.0
+    trainer = SimpleNamespace(network=network, config=config, vocabulary=vocabulary)
+    train.write_model_dir(trainer, directory)
+    return directory

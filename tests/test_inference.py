@@ -1,0 +1,292 @@
+"""The inference handlers, loaded from an artifact's code/ as the serving container loads them:
+each content type, batches, every rejection with its status and message, and damaged artifacts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from model_artifacts import NEGATIVE_WORDS, POSITIVE_WORDS, write_model_dir
+
+from sentiment import MODEL_SOURCE_DIR
+from sentiment.evaluation import torch_threads
+from sentiment.model_loader import ServedModel, load_model_dir
+
+JSON = "application/json"
+TEXT = "text/plain"
+PRAISE = "A wonderful film with a brilliant plot. <br /><br />The music is superb!"
+SCORN = "An awful film: the plot is terrible and the music boring."
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    # Tiny tensors gain nothing from more threads, and a busy machine makes them slower.
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_model_dir(tmp_path_factory.mktemp("artifact") / "model")
+
+
+@pytest.fixture(scope="module")
+def served(model_dir: Path) -> ServedModel:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MAX_REVIEW_CHARS", raising=False)
+        return load_model_dir(model_dir)
+
+
+def _answer(served: ServedModel, body: bytes, content_type: str, accept: str = JSON) -> dict:
+    response, response_type = served.invoke(body, content_type, accept)
+    assert response_type == JSON
+    return json.loads(response)
+
+
+def _rejection(served: ServedModel, body: bytes, content_type: str, accept: str = JSON):
+    with pytest.raises(served.handlers.RequestError) as caught:
+        served.invoke(body, content_type, accept)
+    return caught.value
+
+
+def test_handlers_and_the_modules_they_import_come_from_the_artifacts_code(
+    served: ServedModel, model_dir: Path
+):
+    code = model_dir / "code"
+    assert sorted(path.name for path in code.iterdir()) == [
+        "inference.py",
+        "network.py",
+        "preprocess.py",
+        "requirements.txt",
+    ]
+    assert Path(served.handlers.__file__) == code / "inference.py"
+    handlers = served.handlers
+    assert Path(handlers.SentimentNetwork.forward.__code__.co_filename) == code / "network.py"
+    assert Path(handlers.Tokenizer.__call__.__code__.co_filename) == code / "preprocess.py"
+    # ...and nothing of it is left behind for the next import of those names.
+    assert Path(sys.modules["preprocess"].__file__).parent == MODEL_SOURCE_DIR
+    assert not {"inference", "network"} & set(sys.modules)
+
+
+@pytest.mark.parametrize("content_type", [TEXT, "text/plain; charset=utf-8", "Text/Plain"])
+def test_plain_text_is_one_review(served: ServedModel, content_type: str):
+    answer = _answer(served, PRAISE.encode(), content_type)
+    assert set(answer) == {"sentiment", "score"}
+    assert answer["sentiment"] == "positive"
+    assert 0.5 < answer["score"] <= 1.0
+    assert _answer(served, SCORN.encode(), content_type)["sentiment"] == "negative"
+
+
+@pytest.mark.parametrize("content_type", [JSON, "application/json; charset=utf-8"])
+def test_json_review_is_one_review(served: ServedModel, content_type: str):
+    answer = _answer(served, json.dumps({"review": SCORN}).encode(), content_type)
+    assert answer["sentiment"] == "negative"
+    assert 0.0 <= answer["score"] < 0.5
+
+
+def test_text_and_json_give_the_same_answer(served: ServedModel):
+    assert _answer(served, PRAISE.encode(), TEXT) == _answer(
+        served, json.dumps({"review": PRAISE}).encode(), JSON
+    )
+
+
+def test_a_batch_answers_each_review_in_order_as_if_alone(served: ServedModel):
+    reviews = [PRAISE, SCORN, "film", "the", SCORN + " " + PRAISE * 3, "wonderful"]
+    answer = _answer(served, json.dumps({"reviews": reviews}).encode(), JSON)
+    assert list(answer) == ["predictions"]
+    alone = [_answer(served, review.encode(), TEXT) for review in reviews]
+    assert answer["predictions"] == alone
+    assert [prediction["sentiment"] for prediction in alone[:2]] == ["positive", "negative"]
+
+
+def test_the_largest_batch_and_the_longest_review_are_accepted(served: ServedModel):
+    reviews = [f"{POSITIVE_WORDS[i % 3]} {NEGATIVE_WORDS[i % 2]} film {i}" for i in range(64)]
+    answer = _answer(served, json.dumps({"reviews": reviews}).encode(), JSON)
+    assert len(answer["predictions"]) == 64
+    longest = ("superb " * 4000)[:20_000]
+    assert _answer(served, longest.encode(), TEXT)["sentiment"] == "positive"
+
+
+def test_a_review_of_only_stopwords_or_unknown_words_still_gets_an_answer(served: ServedModel):
+    for review in ("the and of it", "zzyzx qwerty", "🎬 !!!"):
+        answer = _answer(served, review.encode(), TEXT)
+        assert 0.0 <= answer["score"] <= 1.0
+
+
+def test_scores_are_probabilities_matching_the_sentiment(served: ServedModel):
+    reviews = [PRAISE, SCORN, "wonderful awful", "film"]
+    answer = _answer(served, json.dumps({"reviews": reviews}).encode(), JSON)
+    for prediction in answer["predictions"]:
+        assert 0.0 <= prediction["score"] <= 1.0
+        expected = "positive" if prediction["score"] >= 0.5 else "negative"
+        assert prediction["sentiment"] == expected
+
+
+@pytest.mark.parametrize("content_type", ["text/csv", "application/x-www-form-urlencoded", ""])
+def test_other_content_types_are_refused_naming_the_accepted_ones(
+    served: ServedModel, content_type: str
+):
+    error = _rejection(served, PRAISE.encode(), content_type)
+    assert error.status_code == 415
+    assert JSON in error.message and TEXT in error.message
+
+
+REJECTED = [
+    pytest.param(b"{not json", JSON, "not valid JSON", id="invalid-json"),
+    pytest.param(b'["a review"]', JSON, '{"review": "..."}', id="json-list"),
+    pytest.param(b'"a review"', JSON, '{"review": "..."}', id="json-string"),
+    pytest.param(b'{"text": "a review"}', JSON, '{"review": "..."}', id="unknown-key"),
+    pytest.param(b'{"review": "a", "reviews": ["b"]}', JSON, '{"review": "..."}', id="both-keys"),
+    pytest.param(b'{"review": 5}', JSON, '"review" must be a string', id="review-not-string"),
+    pytest.param(b'{"review": null}', JSON, '"review" must be a string', id="review-null"),
+    pytest.param(b'{"reviews": "a review"}', JSON, "non-empty list", id="reviews-not-list"),
+    pytest.param(b'{"reviews": []}', JSON, "non-empty list", id="reviews-empty"),
+    pytest.param(b'{"reviews": ["fine", 3]}', JSON, r'"reviews"[1] must be a string', id="item"),
+    pytest.param(b"", TEXT, "the review is empty", id="empty-text"),
+    pytest.param(b" \n\t\r ", TEXT, "the review is empty", id="whitespace-text"),
+    pytest.param(b'{"review": ""}', JSON, '"review" is empty', id="empty-json"),
+    pytest.param(b'{"review": " \\n "}', JSON, '"review" is empty', id="whitespace-json"),
+    pytest.param(b'{"reviews": ["fine", "  "]}', JSON, '"reviews"[1] is empty', id="empty-item"),
+    pytest.param(b"caf\xe9 au lait", TEXT, "not valid UTF-8", id="latin-1-text"),
+    pytest.param(b'{"review": "caf\xe9"}', JSON, "not valid UTF-8", id="latin-1-json"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type", "message"), REJECTED)
+def test_malformed_requests_are_refused_with_400_and_a_reason(
+    served: ServedModel, body: bytes, content_type: str, message: str
+):
+    error = _rejection(served, body, content_type)
+    assert error.status_code == 400
+    assert message in error.message
+    assert str(error) == error.message
+
+
+def test_a_batch_of_65_is_refused(served: ServedModel):
+    error = _rejection(served, json.dumps({"reviews": ["fine"] * 65}).encode(), JSON)
+    assert error.status_code == 400
+    assert "65" in error.message and "64" in error.message
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "where"),
+    [
+        (("a" * 20_001).encode(), TEXT, "the review"),
+        (json.dumps({"review": "a" * 20_001}).encode(), JSON, '"review"'),
+        (json.dumps({"reviews": ["fine", "é" * 20_001]}).encode(), JSON, '"reviews"[1]'),
+    ],
+)
+def test_reviews_over_20000_characters_are_refused_with_413(
+    served: ServedModel, body: bytes, content_type: str, where: str
+):
+    error = _rejection(served, body, content_type)
+    assert error.status_code == 413
+    assert error.message.startswith(where)
+    assert "20001" in error.message and "20000" in error.message
+
+
+def test_the_review_size_limit_is_configurable(model_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("MAX_REVIEW_CHARS", "100")
+    served = load_model_dir(model_dir)
+    assert _answer(served, ("a" * 100).encode(), TEXT)
+    assert _rejection(served, ("a" * 101).encode(), TEXT).status_code == 413
+
+
+@pytest.mark.parametrize("accept", ["text/csv", "text/html, text/plain", "image/*"])
+def test_answers_in_other_media_types_are_refused_with_406(served: ServedModel, accept: str):
+    error = _rejection(served, PRAISE.encode(), TEXT, accept)
+    assert error.status_code == 406
+    assert JSON in error.message
+
+
+@pytest.mark.parametrize(
+    "accept", [JSON, "application/json; charset=utf-8", "*/*", "application/*", "text/html, */*"]
+)
+def test_json_is_acceptable_however_it_is_asked_for(served: ServedModel, accept: str):
+    assert _answer(served, PRAISE.encode(), TEXT, accept)["sentiment"] == "positive"
+
+
+# -- damaged artifacts -------------------------------------------------------------
+
+
+@pytest.fixture
+def damaged(model_dir: Path, tmp_path: Path) -> Path:
+    """A copy of the artifact for a test to damage."""
+    return Path(shutil.copytree(model_dir, tmp_path / "model"))
+
+
+def _artifact_error(served: ServedModel, model_dir: Path) -> str:
+    with pytest.raises(served.handlers.ArtifactError) as caught:
+        served.handlers.model_fn(str(model_dir))
+    return str(caught.value)
+
+
+def test_truncated_weights_are_named(served: ServedModel, damaged: Path):
+    weights = damaged / "model.pt"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    message = _artifact_error(served, damaged)
+    assert str(weights) in message and "corrupt" in message
+
+
+def test_missing_weights_are_named(served: ServedModel, damaged: Path):
+    (damaged / "model.pt").unlink()
+    message = _artifact_error(served, damaged)
+    assert str(damaged / "model.pt") in message and "missing" in message
+
+
+def test_weights_that_are_not_plain_tensors_are_refused(served: ServedModel, damaged: Path):
+    # weights_only=True: a pickle that would build arbitrary objects is never unpickled.
+    torch.save({"embedding.weight": Path("/etc/passwd")}, damaged / "model.pt")
+    assert str(damaged / "model.pt") in _artifact_error(served, damaged)
+
+
+def test_weights_of_another_network_are_refused(served: ServedModel, damaged: Path):
+    state = torch.load(damaged / "model.pt", weights_only=True)
+    state["embedding.weight"] = torch.zeros(3, 3)
+    torch.save(state, damaged / "model.pt")
+    assert str(damaged / "model.pt") in _artifact_error(served, damaged)
+
+
+def test_invalid_vocabulary_json_is_named(served: ServedModel, damaged: Path):
+    vocabulary = damaged / "vocabulary.json"
+    vocabulary.write_text('{"words": ["film", ')
+    message = _artifact_error(served, damaged)
+    assert str(vocabulary) in message and "corrupt" in message
+
+
+def test_missing_config_is_named(served: ServedModel, damaged: Path):
+    (damaged / "model_config.json").unlink()
+    message = _artifact_error(served, damaged)
+    assert str(damaged / "model_config.json") in message and "missing" in message
+
+
+def test_config_for_another_vocabulary_names_both_files(served: ServedModel, damaged: Path):
+    config_file = damaged / "model_config.json"
+    config = json.loads(config_file.read_text())
+    config_file.write_text(json.dumps(config | {"vocabulary_size": config["vocabulary_size"] + 1}))
+    message = _artifact_error(served, damaged)
+    assert "model_config.json" in message and "vocabulary.json" in message
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="model_fn reports valid JSON of the wrong shape as 'settings invalid in <dir>' "
+    "without naming the file (reported to the lead)",
+)
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("vocabulary.json", '{"settings": {}}'),
+        ("model_config.json", '{"vocabulary_size": 16, "colour": "blue"}'),
+    ],
+)
+def test_settings_of_the_wrong_shape_are_named(
+    served: ServedModel, damaged: Path, name: str, content: str
+):
+    (damaged / name).write_text(content)
+    assert str(damaged / name) in _artifact_error(served, damaged)

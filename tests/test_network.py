@@ -1,0 +1,213 @@
+"""The network: shapes, padding that changes nothing, the LSTM against PyTorch's packed LSTM,
+learning on a tiny batch, and the n-gram features."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+from torch import nn
+
+from sentiment import MODEL_SOURCE_DIR
+from sentiment.evaluation import torch_threads
+from sentiment.model_loader import import_isolated
+
+network = import_isolated(MODEL_SOURCE_DIR, "network")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    # Tiny tensors gain nothing from more threads, and a busy machine makes them slower.
+    with torch_threads(1):
+        yield
+
+
+VOCABULARY_SIZE = 12
+BUCKETS = 64
+
+
+def _config(**overrides) -> network.NetworkConfig:
+    settings = {
+        "vocabulary_size": VOCABULARY_SIZE,
+        "embedding_dim": 6,
+        "hidden_dim": 5,
+        "bigram_buckets": BUCKETS,
+        "dropout": 0.0,
+    }
+    return network.NetworkConfig(**(settings | overrides))
+
+
+def _padded(
+    reviews: list[list[int]], width: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    width = width or max(map(len, reviews))
+    ids = torch.zeros((len(reviews), width), dtype=torch.long)
+    for row, review in enumerate(reviews):
+        ids[row, : len(review)] = torch.tensor(review)
+    return ids, torch.tensor([len(review) for review in reviews])
+
+
+def _network(config: network.NetworkConfig, seed: int = 0) -> network.SentimentNetwork:
+    torch.manual_seed(seed)
+    model = network.SentimentNetwork(config)
+    with torch.no_grad():  # as after training: both branches matter
+        model.ngram_ratios.uniform_(-1, 1)
+        model.ngram_ratios[0] = 0.0
+        model.ngram_weights.weight.uniform_(-1, 1)
+        model.fusion.weight.copy_(torch.tensor([[0.7, 0.6]]))
+    return model.eval()
+
+
+REVIEWS = [[2, 3, 4, 5, 6, 7, 8], [9], [4, 4, 10, 2], [11, 3]]
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_one_logit_per_review_of_mixed_lengths(layers: int, bidirectional: bool):
+    model = _network(_config(layers=layers, bidirectional=bidirectional))
+    ids, lengths = _padded(REVIEWS)
+    with torch.no_grad():
+        logits = model(ids, lengths)
+        branches = model.branch_logits(ids, lengths)
+    assert logits.shape == (len(REVIEWS),)
+    assert branches.shape == (len(REVIEWS), 2)
+    assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_padding_and_batch_neighbours_do_not_change_a_reviews_logit(bidirectional: bool):
+    model = _network(_config(layers=2, bidirectional=bidirectional))
+    with torch.no_grad():
+        batched = model(*_padded(REVIEWS, width=12))
+        alone = torch.cat([model(*_padded([review])) for review in REVIEWS])
+    torch.testing.assert_close(batched, alone)
+
+
+def _copy_weights(ours: network.BidirectionalLSTM, reference: nn.LSTM) -> None:
+    with torch.no_grad():
+        for layer, directions in enumerate(ours.layers):
+            for direction, lstm in enumerate(directions):
+                suffix = "_reverse" if direction else ""
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    getattr(lstm, f"{name}_l0").copy_(
+                        getattr(reference, f"{name}_l{layer}{suffix}")
+                    )
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_lstm_computes_what_nn_lstm_computes_over_a_packed_sequence(
+    layers: int, bidirectional: bool
+):
+    config = _config(layers=layers, bidirectional=bidirectional)
+    torch.manual_seed(1)
+    ours = network.BidirectionalLSTM(config).eval()
+    features = ours.layers[0][0].input_size
+    reference = nn.LSTM(
+        features,
+        config.hidden_dim,
+        num_layers=layers,
+        bidirectional=bidirectional,
+        batch_first=True,
+    ).eval()
+    _copy_weights(ours, reference)
+    lengths = torch.tensor([7, 1, 4, 7, 2])
+    inputs = torch.randn(len(lengths), 9, features)  # padding past every review
+
+    packed = nn.utils.rnn.pack_padded_sequence(
+        inputs, lengths, batch_first=True, enforce_sorted=False
+    )
+    with torch.no_grad():
+        expected, _ = nn.utils.rnn.pad_packed_sequence(reference(packed)[0], batch_first=True)
+        outputs = ours(inputs, lengths)
+
+    directions = 2 if bidirectional else 1
+    assert outputs.shape == (len(lengths), 9, directions * config.hidden_dim)
+    real = torch.arange(expected.size(1))[None, :] < lengths[:, None]
+    torch.testing.assert_close(outputs[:, : expected.size(1)][real], expected[real])
+
+
+def test_a_few_steps_on_a_tiny_batch_lower_the_loss():
+    model = _network(_config(dropout=0.2)).train()
+    # Positive reviews hold word 2, negative ones word 3, among shared words.
+    reviews = [[2, 5, 6], [7, 2], [2], [8, 9, 2, 10], [3, 5, 6], [7, 3], [3], [8, 9, 3, 10]]
+    labels = torch.tensor([1.0] * 4 + [0.0] * 4)
+    ids, lengths = _padded(reviews)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    torch.manual_seed(2)
+
+    def loss() -> torch.Tensor:
+        return nn.functional.binary_cross_entropy_with_logits(model(ids, lengths), labels)
+
+    with torch.no_grad():
+        before = loss().item()
+    for _ in range(15):
+        optimizer.zero_grad()
+        step = loss()
+        step.backward()
+        print("STEP", step.item())
+        optimizer.step()
+    with torch.no_grad():
+        after = loss().item()
+    print("LOSS", before, after)
+    assert after < before / 2
+
+
+def test_ngram_ids_are_unigrams_then_hashed_bigrams_above_the_vocabulary():
+    config = _config()
+    ids, lengths = _padded([[2, 3, 4], [5]], width=4)
+    features = network.ngram_ids(ids, lengths, config)
+
+    assert features.shape == (2, 4 + 3)  # max_len unigrams, max_len - 1 bigrams
+    assert features[:, :4].tolist() == [[2, 3, 4, 0], [5, 0, 0, 0]]
+
+    def bigram(first: int, second: int) -> int:
+        return VOCABULARY_SIZE + 1 + (first * 1_000_003 + second) % BUCKETS
+
+    # Only pairs of two real words: none across into padding, none for a one-word review.
+    assert features[0, 4:].tolist() == [bigram(2, 3), bigram(3, 4), 0]
+    assert features[1, 4:].tolist() == [0, 0, 0]
+    bigrams = features[:, 4:][features[:, 4:] != 0]
+    assert (bigrams > VOCABULARY_SIZE).all()
+    assert (bigrams <= VOCABULARY_SIZE + BUCKETS).all()
+
+
+def test_ngram_ids_ignore_the_words_under_padding():
+    config = _config()
+    ids, lengths = _padded([[2, 3]], width=4)
+    ids[0, 2:] = torch.tensor([7, 8])  # garbage past the review's length
+    assert network.ngram_ids(ids, lengths, config).tolist() == [
+        [2, 3, 0, 0, VOCABULARY_SIZE + 1 + (2 * 1_000_003 + 3) % BUCKETS, 0, 0]
+    ]
+
+
+def test_without_bigram_buckets_the_features_are_the_unigrams():
+    ids, lengths = _padded([[2, 3, 4], [5]])
+    features = network.ngram_ids(ids, lengths, _config(bigram_buckets=0))
+    assert features.tolist() == [[2, 3, 4], [5, 0, 0]]
+
+
+def test_unique_per_row_keeps_each_feature_once_and_pads_the_rest():
+    features = torch.tensor([[7, 3, 7, 0, 3, 9], [4, 4, 4, 4, 0, 0]])
+    unique = network.unique_per_row(features)
+    assert unique.shape == features.shape
+    for row, expected in zip(unique.tolist(), [[3, 7, 9], [4]], strict=True):
+        assert sorted(value for value in row if value) == expected
+
+
+def test_the_ngram_branch_counts_presence_not_repeats():
+    model = _network(_config())
+    with torch.no_grad():
+        twice, four_times = model.ngram_logit(*_padded([[4, 6, 4, 6], [4, 6, 4, 6, 4, 6, 4, 6]]))
+        without_the_bigram_6_4 = model.ngram_logit(*_padded([[4, 6]]))
+    torch.testing.assert_close(twice, four_times)
+    assert not torch.isclose(twice, without_the_bigram_6_4)
+
+
+def test_config_round_trips_through_json_and_rejects_nonsense():
+    config = _config(layers=2, bidirectional=False)
+    assert network.NetworkConfig.from_json(config.to_json()) == config
+    for overrides in ({"hidden_dim": 0}, {"layers": 0}, {"dropout": 1.0}, {"bigram_buckets": -1}):
+        with pytest.raises(ValueError, match=next(iter(overrides))):
+            _config(**overrides)
