@@ -2,6 +2,7 @@
 # everything is already in place.
 #   make up      - prepare the data, train, and serve the whole app on localhost
 #   make test    - lint and run the whole test suite
+#   make bench   - the benchmarks (full data set; slow)
 #   make deploy  - deploy every stack to the AWS account of the current credentials
 #   make destroy - tear the stacks down (data and trained models are retained)
 
@@ -26,7 +27,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 # Node 20 is past end of life; jsii says so on every run unless told this way.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup up test lint deploy destroy synth clean
+.PHONY: setup up test lint bench deploy destroy synth clean
 
 setup: $(VENV)/.installed node_modules/.installed /usr/bin/chromium
 
@@ -53,6 +54,12 @@ lint: $(VENV)/.installed
 
 test: setup lint
 	$(BIN)/pytest
+
+# The benchmarks behind the README's table: the full data set, minutes of CPU.
+bench: setup
+	$(BIN)/python bench/prepare_speed.py
+	$(BIN)/python bench/model_accuracy.py
+	$(BIN)/python bench/serving_latency.py
 
 synth: setup
 	npx cdk synth --all --quiet

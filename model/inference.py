@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 from network import NetworkConfig, SentimentNetwork
-from preprocess import OOV_ID, PAD_ID, Tokenizer, Vocabulary
+from preprocess import PAD_ID, Tokenizer, Vocabulary
 
 JSON = "application/json"
 TEXT = "text/plain"
@@ -85,15 +85,20 @@ def _read_json(path: Path) -> dict:
         raise ArtifactError(f"model artifact file corrupt: {path}: {error}") from None
 
 
-def model_fn(model_dir: str) -> LoadedModel:
-    directory = Path(model_dir)
+def _read_settings(path: Path, parse):
+    """`parse` of a JSON file; a file of the wrong shape is an error that names it."""
     try:
-        vocabulary = Vocabulary.from_json(_read_json(directory / VOCABULARY_FILE))
-        config = NetworkConfig.from_json(_read_json(directory / CONFIG_FILE))
-    except (KeyError, TypeError, ValueError) as error:
+        return parse(_read_json(path))
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         if isinstance(error, ArtifactError):
             raise
-        raise ArtifactError(f"model artifact settings invalid in {directory}: {error}") from None
+        raise ArtifactError(f"model artifact file invalid: {path}: {error!r}") from None
+
+
+def model_fn(model_dir: str) -> LoadedModel:
+    directory = Path(model_dir)
+    vocabulary = _read_settings(directory / VOCABULARY_FILE, Vocabulary.from_json)
+    config = _read_settings(directory / CONFIG_FILE, NetworkConfig.from_json)
     if config.vocabulary_size != len(vocabulary):
         raise ArtifactError(
             f"{CONFIG_FILE} expects {config.vocabulary_size} word ids, "
@@ -162,8 +167,9 @@ def input_fn(request_body: bytes | str, request_content_type: str) -> Request:
 def encode_batch(reviews: list[str], model: LoadedModel) -> tuple[torch.Tensor, torch.Tensor]:
     """Padded word ids and lengths, preprocessed exactly as the training data was."""
     encoded = [model.vocabulary.ids(model.tokenizer(review)) for review in reviews]
-    # A review of stopwords only still gets one (out-of-vocabulary) step to read.
-    encoded = [ids or [OOV_ID] for ids in encoded]
+    # A review of stopwords only gets one padding step to read, as in training
+    # (dataset.padded_batch).
+    encoded = [ids or [PAD_ID] for ids in encoded]
     longest = max(len(ids) for ids in encoded)
     ids = torch.full((len(encoded), longest), PAD_ID, dtype=torch.long)
     for row, review_ids in enumerate(encoded):

@@ -54,7 +54,7 @@ def ngram_ids(ids: torch.Tensor, lengths: torch.Tensor, config: NetworkConfig) -
     """Feature ids of each review's unigrams and hashed bigrams, padding positions as 0.
 
     Unigram features are the word ids themselves; bigram features are hashed into
-    `bigram_buckets` ids above the vocabulary. Returns a (batch, 2 * max_len) tensor.
+    `bigram_buckets` ids above the vocabulary. Returns a (batch, 2 * max_len - 1) tensor.
     """
     positions = torch.arange(ids.size(1), device=ids.device)
     unigrams = ids.masked_fill(positions >= lengths[:, None], 0)
@@ -125,7 +125,7 @@ class SentimentNetwork(nn.Module):
 
         features = config.vocabulary_size + 1 + config.bigram_buckets
         # Row 0 is padding. The naive-Bayes ratios are data, not learned: a buffer.
-        self.ngram_weights = nn.EmbeddingBag(features, 1, mode="sum", padding_idx=0)
+        self.ngram_weights = nn.EmbeddingBag(features, 1, mode="sum", padding_idx=0, sparse=True)
         nn.init.zeros_(self.ngram_weights.weight)
         self.register_buffer("ngram_ratios", torch.zeros(features))
         self.ngram_bias = nn.Parameter(torch.zeros(1))

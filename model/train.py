@@ -108,12 +108,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add("--bigram-buckets", type=int, default=1 << 20, help="0 turns the bigram features off")
     add("--ngram-epochs", type=int, default=10, help="epochs of the n-gram branch (0 = off)")
     add("--ngram-learning-rate", type=float, default=2e-3)
-    add(
-        "--stacking-folds",
-        type=int,
-        default=4,
-        help="folds for the out-of-fold n-gram logits the LSTM trains on top of (0 = off)",
-    )
     add("--word2vec-epochs", type=int, default=5, help="0 starts from random embeddings")
     add("--patience", type=int, default=1, help="epochs without a better validation loss")
     add("--seed", type=int, default=13)
@@ -227,8 +221,6 @@ class Trainer:
             "bad_epochs": 0,
         }
         self.best_lstm: dict[str, torch.Tensor] | None = None
-        # The n-gram logit of each training review, from a model that did not see it.
-        self.ngram_offsets = torch.zeros(len(self.train))
 
     # -- checkpoints -------------------------------------------------------------
 
@@ -242,7 +234,6 @@ class Trainer:
             "state": json.dumps(self.state),
             "network": self.network.state_dict(),
             "best_lstm": self.best_lstm or {},
-            "ngram_offsets": self.ngram_offsets,
             "optimizer": optimizer.state_dict() if optimizer else {},
             "schedule": schedule.state_dict() if schedule else {},
         }
@@ -258,7 +249,6 @@ class Trainer:
         self.state = json.loads(checkpoint["state"])
         self.network.load_state_dict(checkpoint["network"])
         self.best_lstm = checkpoint["best_lstm"] or None
-        self.ngram_offsets = checkpoint["ngram_offsets"].cpu()
         print(
             f"Resuming from {path}: step {self.state['step']}, epoch {self.state['epoch']}",
             flush=True,
@@ -289,61 +279,38 @@ class Trainer:
             f"word2vec: {len(reviews)} reviews in {time.perf_counter() - started:.1f} s", flush=True
         )
 
-    def _fit_ngram(self, split: EncodedSplit, report: bool) -> None:
-        """Naive-Bayes ratios from `split`, then the n-gram weights, trained from zero."""
+    def train_ngram_branch(self) -> None:
+        """Naive-Bayes ratios from the training reviews, then the n-gram weights."""
         network, args = self.network, self.args
         with torch.no_grad():
             network.ngram_ratios.copy_(
-                naive_bayes_ratios(split, self.config, args.batch_size).to(self.device)
+                naive_bayes_ratios(self.train, self.config, args.batch_size).to(self.device)
             )
-            network.ngram_weights.weight.zero_()
-            network.ngram_bias.zero_()
-        parameters = [network.ngram_weights.weight, network.ngram_bias]
-        optimizer = torch.optim.Adam(parameters, lr=args.ngram_learning_rate)
+        # A review touches a few hundred of the million n-gram weights: sparse updates.
+        optimizers = [
+            torch.optim.SparseAdam([network.ngram_weights.weight], lr=args.ngram_learning_rate),
+            torch.optim.Adam([network.ngram_bias], lr=args.ngram_learning_rate),
+        ]
+
+        def step() -> None:
+            for optimizer in optimizers:
+                optimizer.step()
+                optimizer.zero_grad()
+
         for epoch in range(1, args.ngram_epochs + 1):
             rng = np.random.default_rng([args.seed, 1, epoch])
             train_loss = self._epoch(
-                split,
-                lambda _, ids, lengths: network.ngram_logit(ids, lengths),
-                optimizer,
-                None,
-                rng,
+                self.train, lambda _, ids, lengths: network.ngram_logit(ids, lengths), step, rng
             )
-            if report:
-                val_loss, val_accuracy = _scores(
-                    self._logits(self.validation, network.ngram_logit), self.validation.labels
-                )
-                log_metrics(
-                    f"ngram_epoch={epoch}",
-                    train_loss=train_loss,
-                    val_loss=val_loss,
-                    val_accuracy=val_accuracy,
-                )
-
-    def train_ngram_branch(self) -> None:
-        """The n-gram branch, and its out-of-fold logits on the training reviews.
-
-        The LSTM then learns what the n-gram branch gets wrong: it trains on top of the
-        n-gram logit of each review (stacking). Those logits must come from n-gram
-        models that never saw the review — the full model has memorized the training
-        set and would leave the LSTM nothing to learn.
-        """
-        args = self.args
-        if args.ngram_epochs == 0:
-            return
-        offsets = torch.zeros(len(self.train))
-        if args.stacking_folds > 1:
-            folds = np.random.default_rng([args.seed, 3]).permutation(len(self.train))
-            folds %= args.stacking_folds
-            for fold in range(args.stacking_folds):
-                held_out = np.flatnonzero(folds == fold)
-                self._fit_ngram(self.train.subset(np.flatnonzero(folds != fold)), report=False)
-                offsets[torch.from_numpy(held_out)] = self._logits(
-                    self.train.subset(held_out), self.network.ngram_logit
-                )
-                print(f"ngram fold {fold + 1}/{args.stacking_folds} done", flush=True)
-        self._fit_ngram(self.train, report=True)
-        self.ngram_offsets = offsets
+            val_loss, val_accuracy = _scores(
+                self._logits(self.validation, network.ngram_logit), self.validation.labels
+            )
+            log_metrics(
+                f"ngram_epoch={epoch}",
+                train_loss=train_loss,
+                val_loss=val_loss,
+                val_accuracy=val_accuracy,
+            )
 
     def _logits(self, split: EncodedSplit, logit) -> torch.Tensor:
         return predict_logits(self.network, split, logit, self.args.batch_size, self.device)
@@ -356,23 +323,18 @@ class Trainer:
             *network.lstm_head.parameters(),
         ]
 
-    def _epoch(self, split: EncodedSplit, logit, optimizer, schedule, rng) -> float:
-        """One pass over `split`; `logit(indices, ids, lengths)` gives the batch's logits."""
+    def _epoch(self, split: EncodedSplit, logit, step, rng) -> float:
+        """One pass over `split`: `logit(indices, ids, lengths)` gives a batch's logits,
+        `step()` updates the weights from the gradients and clears them."""
         total, count = 0.0, 0
         for indices, ids, lengths, labels in _batches_of(
             split, self.args.batch_size, self.device, rng
         ):
-            optimizer.zero_grad()
             loss = nn.functional.binary_cross_entropy_with_logits(
                 logit(indices, ids, lengths), labels
             )
             loss.backward()
-            nn.utils.clip_grad_norm_(
-                [p for group in optimizer.param_groups for p in group["params"]], 5.0
-            )
-            optimizer.step()
-            if schedule is not None:
-                schedule.step()
+            step()
             total += loss.item() * len(indices)
             count += len(indices)
         return total / count
@@ -387,15 +349,15 @@ class Trainer:
         if checkpoint and checkpoint["optimizer"]:
             optimizer.load_state_dict(checkpoint["optimizer"])
             schedule.load_state_dict(checkpoint["schedule"])
-        offsets = self.ngram_offsets.to(self.device)
-        validation_offsets = (
-            self._logits(self.validation, network.ngram_logit)
-            if args.ngram_epochs
-            else torch.zeros(len(self.validation))
-        )
 
-        def stacked_logit(indices, ids, lengths) -> torch.Tensor:
-            return network.lstm_logit(ids, lengths) + offsets[torch.from_numpy(indices)]
+        def lstm_logit(_, ids, lengths) -> torch.Tensor:
+            return network.lstm_logit(ids, lengths)
+
+        def step() -> None:
+            nn.utils.clip_grad_norm_(self._lstm_parameters(), 5.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
 
         while self.state["epoch"] < args.epochs and self.state["bad_epochs"] < args.patience:
             epoch = self.state["epoch"] + 1
@@ -404,17 +366,10 @@ class Trainer:
             torch.manual_seed(args.seed * 1000 + epoch)
             rng = np.random.default_rng([args.seed, 2, epoch])
             started = time.perf_counter()
-            train_loss = self._epoch(self.train, stacked_logit, optimizer, schedule, rng)
+            train_loss = self._epoch(self.train, lstm_logit, step, rng)
             val_loss, val_accuracy = _scores(
-                self._logits(self.validation, network.lstm_logit) + validation_offsets,
+                self._logits(self.validation, network.lstm_logit),
                 self.validation.labels,
-            )
-            log_metrics(
-                f"epoch={epoch}",
-                train_loss=train_loss,
-                val_loss=val_loss,
-                val_accuracy=val_accuracy,
-                seconds=round(time.perf_counter() - started),
             )
             self.state["history"].append(
                 {
@@ -432,7 +387,16 @@ class Trainer:
             else:
                 self.state["bad_epochs"] += 1
             self.state["epoch"] = epoch
+            # Checkpoint first: an epoch whose line was logged is never trained again, so
+            # SageMaker never records its metrics twice.
             self.save_checkpoint(optimizer, schedule)
+            log_metrics(
+                f"epoch={epoch}",
+                train_loss=train_loss,
+                val_loss=val_loss,
+                val_accuracy=val_accuracy,
+                seconds=round(time.perf_counter() - started),
+            )
         if self.best_lstm is not None:
             network.load_state_dict(self.best_lstm)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from preprocess import PreprocessingSettings
 
-from sentiment import evaluation, imdb_source, training_run
+from sentiment import imdb_source, local_stack, prediction_client, training_run
 from sentiment.prepare import PrepareOptions, prepare
 
 DEFAULT_DATA_DIR = Path("data/prepared")
@@ -120,9 +120,14 @@ def _add_evaluate(subcommands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="prepared dataset")
     parser.add_argument(
-        "--model", type=Path, default=DEFAULT_MODEL_DIR / training_run.ARTIFACT_NAME
+        "--model",
+        type=Path,
+        default=DEFAULT_MODEL_DIR / training_run.ARTIFACT_NAME,
+        help="model.tar.gz, with the training report `sentiment train` leaves beside it",
     )
-    parser.add_argument("--output", type=Path, default=DEFAULT_EVALUATION_DIR)
+    parser.add_argument(
+        "--output", type=Path, default=DEFAULT_EVALUATION_DIR, help="for the report and figure"
+    )
     parser.add_argument(
         "--source",
         default=imdb_source.default_source(),
@@ -140,6 +145,9 @@ def _add_evaluate(subcommands: argparse._SubParsersAction) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:
+    # torch, scikit-learn and matplotlib: loaded only by the command that needs them.
+    from sentiment import evaluation
+
     report = evaluation.evaluate(
         args.model,
         args.data,
@@ -152,6 +160,87 @@ def _run_evaluate(args: argparse.Namespace) -> None:
     print(f"Wrote {args.output / evaluation.REPORT_FILE} and {args.output / report['figure']}")
 
 
+def _add_up(subcommands: argparse._SubParsersAction) -> None:
+    default_model = DEFAULT_MODEL_DIR / training_run.ARTIFACT_NAME
+    parser = subcommands.add_parser(
+        "up",
+        help="serve the whole app on this machine: web page, API and model endpoint",
+        description="Start the endpoint emulator (the model), the API emulator (the prediction "
+        "Lambda behind an emulated API Gateway) and the web page on localhost, and print the "
+        "page's URL. A new model.tar.gz written over the served one is swapped in without "
+        "downtime. Ctrl+C or SIGTERM stops everything.",
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        help=f"model.tar.gz to serve (default: {default_model}; when it does not exist yet, "
+        "the IMDB reviews are prepared and a model trained first)",
+    )
+    parser.add_argument("--host", default=local_stack.DEFAULT_HOST, help="address to listen on")
+    parser.add_argument(
+        "--port", type=int, default=local_stack.DEFAULT_PAGE_PORT, help="the web page's port"
+    )
+    parser.add_argument("--api-port", type=int, default=local_stack.DEFAULT_API_PORT)
+    parser.add_argument("--endpoint-port", type=int, default=local_stack.DEFAULT_ENDPOINT_PORT)
+    parser.set_defaults(run=_run_up)
+
+
+def _trained_default_model() -> Path:
+    """The default model.tar.gz, prepared and trained first if there is none yet."""
+    artifact = DEFAULT_MODEL_DIR / training_run.ARTIFACT_NAME
+    if artifact.is_file():
+        return artifact
+    print(f"No model at {artifact} yet: preparing the data and training one first.", flush=True)
+    steps = [["train"]]
+    if not (DEFAULT_DATA_DIR / "manifest.json").is_file():
+        steps.insert(0, ["prepare"])
+    for step in steps:
+        status = main(step)
+        if status:
+            raise SystemExit(status)
+    return artifact
+
+
+def _run_up(args: argparse.Namespace) -> None:
+    model = args.model or _trained_default_model()
+    settings = local_stack.StackSettings(
+        model=model.resolve(),
+        host=args.host,
+        port=args.port,
+        api_port=args.api_port,
+        endpoint_port=args.endpoint_port,
+    )
+    status = local_stack.run(settings)
+    if status:
+        raise SystemExit(status)
+
+
+def _add_predict(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser(
+        "predict",
+        help="score a review with the prediction API (the local one by default)",
+        description="Send one review to the prediction API and print the verdict and score "
+        "(the probability that the review is positive).",
+    )
+    parser.add_argument("review", help="the review text; - reads it from standard input")
+    parser.add_argument(
+        "--api-url",
+        default=local_stack.DEFAULT_API_URL,
+        help="the API's /predict URL, e.g. the deployed stack's PredictUrl output "
+        "(default: %(default)s, started by `sentiment up`)",
+    )
+    parser.set_defaults(run=_run_predict)
+
+
+def _run_predict(args: argparse.Namespace) -> None:
+    review = sys.stdin.read() if args.review == "-" else args.review
+    try:
+        print(prediction_client.predict(args.api_url, review))
+    except prediction_client.PredictionError as error:
+        print(f"sentiment predict: error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sentiment", description=__doc__)
     subcommands = parser.add_subparsers(
@@ -160,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prepare(subcommands)
     _add_train(subcommands)
     _add_evaluate(subcommands)
+    _add_up(subcommands)
+    _add_predict(subcommands)
     return parser
 
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from dataset import read_split
+from dataset import VOCABULARY_FILE, read_split
 from matplotlib.figure import Figure
-from preprocess import strip_html
+from preprocess import Tokenizer, Vocabulary, strip_html
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
@@ -48,7 +48,9 @@ FIGURE_FILE = "evaluation.png"
 TRAINING_REPORT_FILE = "evaluation.json"
 REQUEST_BATCH = 64  # the endpoint's largest batch (inference.MAX_BATCH)
 THRESHOLD = 0.5  # the endpoint says "positive" from this score up
-BASELINE_C = (1.0, 4.0, 16.0)
+BASELINE_C = (1.0, 4.0, 16.0, 64.0)
+# Reviews per split preprocessed again to check that the source is the prepared one.
+_CHECKED_REVIEWS = 50
 VALIDATION_NOTE = (
     "validation reviews share movies with the training reviews: validation figures read "
     "0.5-2 points above test"
@@ -72,15 +74,31 @@ def read_reviews(root: Path, split: str) -> LabeledReviews:
     return LabeledReviews(texts, np.asarray(labels, dtype=np.int8))
 
 
-def check_same_reviews(reviews: LabeledReviews, prepared_split: Path) -> None:
-    """Refuse raw reviews that are not those the prepared split was made from."""
-    prepared = read_split(prepared_split)
-    if len(prepared) != len(reviews.texts) or not np.array_equal(prepared.labels, reviews.labels):
+def check_matches_prepared(reviews: LabeledReviews, data_dir: Path, split: str) -> None:
+    """Refuse raw reviews other than those the prepared split was made from.
+
+    Number and labels must agree, and a sample of reviews spread over the split must
+    preprocess to exactly the prepared word ids: another corpus, or a split drawn
+    differently, fails it.
+    """
+    prepared = read_split(data_dir / split)
+    advice = "pass the --source that `sentiment prepare` read"
+    if len(prepared) != len(reviews.texts):
         raise ValueError(
-            f"the IMDB source does not hold the reviews {prepared_split} was prepared from "
-            f"({len(reviews.texts)} reviews against {len(prepared)}): pass the --source "
-            "that `sentiment prepare` read"
+            f"the IMDB source has {len(reviews.texts)} {split} reviews, {data_dir} was prepared "
+            f"from {len(prepared)}: {advice}"
         )
+    if not np.array_equal(prepared.labels, reviews.labels):
+        raise ValueError(f"the IMDB source's {split} labels differ from {data_dir}'s: {advice}")
+    vocabulary = Vocabulary.load(data_dir / "train" / VOCABULARY_FILE)
+    tokenizer = Tokenizer(vocabulary.settings)
+    checked = np.linspace(0, len(prepared) - 1, num=min(len(prepared), _CHECKED_REVIEWS))
+    for index in checked.round().astype(int).tolist():
+        if vocabulary.ids(tokenizer(reviews.texts[index])) != prepared.review(index).tolist():
+            raise ValueError(
+                f"{split} review {index} of the IMDB source is not the one {data_dir} was "
+                f"prepared from: {advice}"
+            )
 
 
 def training_and_validation(
@@ -92,8 +110,8 @@ def training_and_validation(
         train.labels.tolist(), manifest["validation_fraction"], manifest["seed"]
     )
     training, validation = train.subset(kept), train.subset(held_out)
-    check_same_reviews(training, data_dir / "train")
-    check_same_reviews(validation, data_dir / "validation")
+    check_matches_prepared(training, data_dir, "train")
+    check_matches_prepared(validation, data_dir, "validation")
     return training, validation
 
 
@@ -226,7 +244,7 @@ def write_figure(
         share = count / max(1, cells[row].sum())
         colour = "white" if count > cells.max() / 2 else "black"
         matrix_axes.text(
-            column, row, f"{count}\n{share:.1%}", ha="center", va="center", color=colour
+            column, row, f"{count:,}\n{share:.1%}", ha="center", va="center", color=colour
         )
     matrix_axes.set(
         title="Confusion matrix, model",
@@ -324,8 +342,13 @@ def evaluate(
     threads: int = 0,
 ) -> dict:
     """Score the artifact (and the baseline) on the test reviews; write the report and figure."""
+    if output_dir.resolve() == artifact.parent.resolve():
+        raise ValueError(
+            f"choose another --output than {output_dir}: its {TRAINING_REPORT_FILE} is the "
+            "training job's report, which the evaluation reads"
+        )
     test = read_reviews(source_root, "test")
-    check_same_reviews(test, data_dir / "test")
+    check_matches_prepared(test, data_dir, "test")
     with torch_threads(threads), served_artifact(artifact) as served:
         answers = endpoint_answers(served, test.texts)
     history, trained_accuracy = training_history(artifact)

@@ -3,7 +3,8 @@
 Training takes seconds even on the tiny corpus; the inference handlers' tests need an
 artifact, not a trained one. This one knows a handful of words: praise scores positive,
 scorn negative (through the n-gram branch alone), so a prediction shows that the
-review went through the real preprocessing and vocabulary.
+review went through the real preprocessing and vocabulary. Also: the hyperparameters of
+the tests' tiny training runs.
 """
 
 from __future__ import annotations

@@ -1,0 +1,304 @@
+"""A SageMaker endpoint on one machine: a trained model.tar.gz behind the serving contract.
+
+Two faces, one model:
+
+* the serving container's HTTP contract, ``GET /ping`` and ``POST /invocations``, answered the
+  way the SageMaker PyTorch serving container answers them (``sentiment.inference_toolkit``);
+* the SageMaker runtime API, ``POST /endpoints/{name}/invocations``, so the unmodified
+  prediction Lambda reaches it through boto3 with ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``: the
+  container's answer comes back as is, or as the runtime's ``ModelError`` (HTTP 424, header
+  ``x-amzn-ErrorType: ModelError``, ``OriginalStatusCode``/``OriginalMessage`` in the body) when
+  the container answers with an error; an unknown endpoint name is a ``ValidationError``.
+
+The model is served by the artifact's own ``code/inference.py`` (``sentiment.model_loader``).
+While it serves, the artifact file is watched: when a new model.tar.gz lands there it is loaded
+in the background and swapped in with one reference assignment, so requests in flight finish on
+the model they started with, as during a SageMaker endpoint update. An artifact that does not
+load leaves the current model serving, and the reason is logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from http import HTTPStatus
+from pathlib import Path
+
+import torch
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sentiment import inference_toolkit, uvicorn_server
+from sentiment.local_stack import DEFAULT_ENDPOINT_NAME
+from sentiment.model_loader import ServedModel, served_artifact
+from sentiment.packaging import file_sha256
+
+# What the runtime names in its answers; there is no AWS account here.
+LOCAL_ACCOUNT = "000000000000"
+LOCAL_REGION = "us-east-1"
+VARIANT_NAME = "AllTraffic"
+POLL_SECONDS = 1.0
+HANDLER_FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
+
+_logger = logging.getLogger("sentiment.endpoint")
+
+
+# --- the model and its hot swap -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What changes when a file is rewritten or replaced."""
+
+    inode: int
+    size: int
+    mtime_ns: int
+
+
+def file_state(path: Path) -> FileState | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return FileState(stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+class IncompleteHandlersError(ValueError):
+    """code/inference.py lacks one of the handler functions this endpoint calls."""
+
+
+@dataclass
+class LoadedArtifact:
+    served: ServedModel
+    sha256: str
+    _resources: contextlib.ExitStack
+
+    def close(self) -> None:
+        self._resources.close()
+
+
+def load_artifact(artifact: Path) -> LoadedArtifact:
+    """Snapshot, extract and load a model.tar.gz; raises whatever makes it unservable.
+
+    The snapshot makes the digest and the loaded model describe the same bytes even if the
+    file is replaced meanwhile. The extracted directory lives as long as the model serves, as
+    /opt/ml/model does in the container.
+    """
+    resources = contextlib.ExitStack()
+    try:
+        scratch = Path(resources.enter_context(tempfile.TemporaryDirectory(prefix="endpoint-")))
+        snapshot = shutil.copyfile(artifact, scratch / "model.tar.gz")
+        served = resources.enter_context(served_artifact(snapshot))
+        missing = [name for name in HANDLER_FUNCTIONS if not hasattr(served.handlers, name)]
+        if missing:
+            raise IncompleteHandlersError(f"code/inference.py does not define {', '.join(missing)}")
+        return LoadedArtifact(served, file_sha256(snapshot), resources)
+    except BaseException:
+        resources.close()
+        raise
+
+
+class ModelSlot:
+    """The model being served, replaced atomically when its artifact file changes."""
+
+    def __init__(self, artifact: Path) -> None:
+        self.artifact = artifact
+        self._state = file_state(artifact)
+        self._loaded = load_artifact(artifact)
+        self._pending: FileState | None = None
+        self._refused: FileState | None = None
+        _logger.info("serving model sha256=%s from %s", self._loaded.sha256[:12], artifact)
+
+    @property
+    def served(self) -> ServedModel:
+        # One attribute read: a request keeps the model it got even if a swap follows.
+        return self._loaded.served
+
+    @property
+    def sha256(self) -> str:
+        return self._loaded.sha256
+
+    def poll(self) -> bool:
+        """Swap to the artifact on disk if it changed and has settled; True if swapped.
+
+        A new state is loaded only once it has been seen unchanged on two polls in a row, so a
+        file still being copied in place is not mistaken for a corrupt one.
+        """
+        state = file_state(self.artifact)
+        if state is None or state in (self._state, self._refused):
+            self._pending = None
+            return False
+        if state != self._pending:
+            self._pending = state
+            return False
+        self._pending = None
+        started = time.perf_counter()
+        try:
+            loaded = load_artifact(self.artifact)
+        except Exception:
+            self._refused = state
+            _logger.exception(
+                "model update refused: %s does not load; still serving sha256=%s",
+                self.artifact,
+                self.sha256[:12],
+            )
+            return False
+        previous, self._loaded, self._state = self._loaded, loaded, state
+        previous.close()
+        _logger.info(
+            "model updated: now serving sha256=%s (was %s), loaded in %.2f s",
+            loaded.sha256[:12],
+            previous.sha256[:12],
+            time.perf_counter() - started,
+        )
+        return True
+
+    def watch(self, stop: threading.Event, interval: float = POLL_SECONDS) -> None:
+        while not stop.wait(interval):
+            try:
+                self.poll()
+            except Exception:  # never let the watcher die: the endpoint would stop updating
+                _logger.exception("model watcher failed; retrying")
+
+    def close(self) -> None:
+        self._loaded.close()
+
+
+# --- HTTP -----------------------------------------------------------------------------------
+
+
+def _runtime_error(status: int, error_type: str, body: dict[str, object]) -> Response:
+    return JSONResponse(
+        body,
+        status_code=status,
+        headers={"x-amzn-ErrorType": error_type, "x-amzn-RequestId": str(uuid.uuid4())},
+    )
+
+
+def model_error(endpoint_name: str, answer: inference_toolkit.ModelResponse) -> Response:
+    """The runtime's wrapping of a container error (what boto3 raises as ``ModelError``)."""
+    original = answer.body.decode("utf-8", "replace")
+    side = "client" if answer.status < HTTPStatus.INTERNAL_SERVER_ERROR else "server"
+    log_group = f"/aws/sagemaker/Endpoints/{endpoint_name}"
+    return _runtime_error(
+        HTTPStatus.FAILED_DEPENDENCY,
+        "ModelError",
+        {
+            "ErrorCode": f"{side.upper()}_ERROR_FROM_MODEL",
+            "LogStreamArn": f"arn:aws:logs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:log-group:{log_group}",
+            "Message": f"Received {side} error ({answer.status}) from primary with message "
+            f'"{original}". See the endpoint emulator\'s log for more information.',
+            "OriginalMessage": original,
+            "OriginalStatusCode": answer.status,
+        },
+    )
+
+
+def create_app(slot: ModelSlot, endpoint_name: str = DEFAULT_ENDPOINT_NAME) -> Starlette:
+    # Like the serving container's model server: one inference worker per core, each with one
+    # torch thread, and requests beyond that wait their turn.
+    workers = os.cpu_count() or 1
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
+
+    async def answer(request: Request) -> inference_toolkit.ModelResponse:
+        body = await request.body()
+        served = slot.served
+        result = await asyncio.get_running_loop().run_in_executor(
+            executor,
+            inference_toolkit.invoke,
+            served,
+            body,
+            request.headers.get("content-type"),
+            request.headers.get("accept"),
+        )
+        if result.status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            # The container's log: what the runtime's ModelError message points to.
+            _logger.error("model failed (%d): %s", result.status, result.body.decode("utf-8"))
+        return result
+
+    async def ping(_: Request) -> Response:
+        return JSONResponse({"status": "Healthy"})
+
+    async def invocations(request: Request) -> Response:
+        result = await answer(request)
+        return Response(result.body, status_code=result.status, media_type=result.content_type)
+
+    async def runtime_invocations(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name != endpoint_name:
+            return _runtime_error(
+                HTTPStatus.BAD_REQUEST,
+                "ValidationError",
+                {"message": f"Endpoint {name} of account {LOCAL_ACCOUNT} not found."},
+            )
+        result = await answer(request)
+        if result.status != HTTPStatus.OK:
+            return model_error(endpoint_name, result)
+        return Response(
+            result.body,
+            media_type=result.content_type,
+            headers={
+                "x-Amzn-Invoked-Production-Variant": VARIANT_NAME,
+                "x-amzn-RequestId": str(uuid.uuid4()),
+            },
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        stop = threading.Event()
+        watcher = threading.Thread(target=slot.watch, args=(stop,), name="model-watch")
+        watcher.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            watcher.join()
+            executor.shutdown(wait=True)
+
+    return Starlette(
+        routes=[
+            Route("/ping", ping, methods=["GET"]),
+            Route("/invocations", invocations, methods=["POST"]),
+            Route("/endpoints/{name}/invocations", runtime_invocations, methods=["POST"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m sentiment.endpoint_emulator", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--model", type=Path, required=True, help="model.tar.gz to serve and watch")
+    parser.add_argument("--endpoint-name", default=DEFAULT_ENDPOINT_NAME)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args(argv)
+    uvicorn_server.configure_logging()
+    torch.set_num_threads(1)
+    try:
+        slot = ModelSlot(args.model)
+    except (ValueError, OSError) as error:  # a missing, corrupt or incomplete artifact
+        _logger.error("cannot serve %s: %s", args.model, error)
+        raise SystemExit(1) from None
+    try:
+        uvicorn_server.serve(create_app(slot, args.endpoint_name), args.host, args.port)
+    finally:
+        slot.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+"""``sentiment up``: the deployed app's three tiers as three local processes.
+
+    browser ─▶ site server (frontend/ + config.json)          --port           (8000)
+    browser ─▶ API emulator ─▶ lambda_src.predict_api.handler  --api-port       (8001)
+               handler ─boto3─▶ endpoint emulator (model.tar.gz) --endpoint-port (8002)
+
+Each tier is its own process, as in AWS, so one can fail or be restarted without the others: a
+tier that exits unexpectedly is restarted (as SageMaker replaces an unhealthy instance), and
+the others keep serving meanwhile. SIGINT (Ctrl+C) or SIGTERM stops the site, then the API,
+then the endpoint, each draining its requests in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from sentiment.uvicorn_server import GRACEFUL_SHUTDOWN_SECONDS, LOG_FORMAT
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_ENDPOINT_NAME = "imdb-sentiment-local"
+DEFAULT_PAGE_PORT = 8000
+DEFAULT_API_PORT = 8001
+DEFAULT_ENDPOINT_PORT = 8002
+DEFAULT_API_URL = f"http://{DEFAULT_HOST}:{DEFAULT_API_PORT}/predict"
+
+# Loading torch and the model takes a few seconds on a busy machine; the others start faster.
+ENDPOINT_START_SECONDS = 120.0
+START_SECONDS = 30.0
+_STOP_SECONDS = GRACEFUL_SHUTDOWN_SECONDS + 5.0
+_SUPERVISE_SECONDS = 0.5
+_RESTART_DELAY_SECONDS = 1.0
+
+_logger = logging.getLogger("sentiment.stack")
+
+
+class StackError(RuntimeError):
+    """A tier did not start."""
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    model: Path
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PAGE_PORT
+    api_port: int = DEFAULT_API_PORT
+    endpoint_port: int = DEFAULT_ENDPOINT_PORT
+    endpoint_name: str = DEFAULT_ENDPOINT_NAME
+
+    @property
+    def page_url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}/predict"
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.endpoint_port}"
+
+
+@dataclass
+class Tier:
+    """One server process: how to start it and how to tell it is ready."""
+
+    name: str
+    arguments: list[str]
+    ready_url: str
+    ready_method: str = "GET"
+    start_seconds: float = START_SECONDS
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        # A session of its own: Ctrl+C in the terminal reaches `sentiment up` alone, which then
+        # stops the tiers in order instead of all of them at once.
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", *self.arguments], start_new_session=True
+        )
+        _logger.info("started %s (pid %d)", self.name, self.process.pid)
+
+    def exited(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def wait_ready(self, stop: threading.Event) -> None:
+        deadline = time.monotonic() + self.start_seconds
+        with httpx.Client(trust_env=False, timeout=2.0) as client:
+            while not stop.is_set():
+                if self.exited() is not None:
+                    raise StackError(f"{self.name} exited with status {self.process.returncode}")
+                try:
+                    response = client.request(self.ready_method, self.ready_url)
+                    if response.is_success:
+                        return
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise StackError(f"{self.name} not ready after {self.start_seconds:.0f} s")
+                stop.wait(0.1)
+
+    def stop(self) -> bool:
+        """Stop the process, draining its requests; False unless it stopped cleanly."""
+        if self.process is None:
+            return True
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            status = self.process.wait(_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            _logger.error("%s did not stop in %.0f s; killing it", self.name, _STOP_SECONDS)
+            self.process.kill()
+            self.process.wait()
+            return False
+        if status != 0:
+            _logger.error("%s stopped with status %d", self.name, status)
+        return status == 0
+
+
+def tiers(settings: StackSettings) -> list[Tier]:
+    """The tiers in start order: each needs the one before it."""
+    host = ["--host", settings.host]
+    page_origin = settings.page_url.rstrip("/")
+    return [
+        Tier(
+            "endpoint emulator",
+            [
+                "sentiment.endpoint_emulator",
+                *("--model", str(settings.model), "--endpoint-name", settings.endpoint_name),
+                *host,
+                *("--port", str(settings.endpoint_port)),
+            ],
+            ready_url=f"{settings.endpoint_url}/ping",
+            start_seconds=ENDPOINT_START_SECONDS,
+        ),
+        Tier(
+            "API emulator",
+            [
+                "sentiment.api_emulator",
+                *("--endpoint-url", settings.endpoint_url),
+                *("--endpoint-name", settings.endpoint_name),
+                *("--allowed-origin", page_origin),
+                *host,
+                *("--port", str(settings.api_port)),
+            ],
+            ready_url=settings.api_url,
+            ready_method="OPTIONS",
+        ),
+        Tier(
+            "site server",
+            [
+                "sentiment.site_server",
+                *("--api-url", settings.api_url),
+                *host,
+                *("--port", str(settings.port)),
+            ],
+            ready_url=f"{settings.page_url}config.json",
+        ),
+    ]
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    def request_stop(signum: int, _frame: object) -> None:
+        _logger.info("%s received; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _supervise(stack: list[Tier], stop: threading.Event) -> None:
+    """Restart any tier that exits, until asked to stop."""
+    while not stop.wait(_SUPERVISE_SECONDS):
+        for tier in stack:
+            status = tier.exited()
+            if status is None or stop.is_set():
+                continue
+            _logger.warning("%s exited with status %d; restarting it", tier.name, status)
+            stop.wait(_RESTART_DELAY_SECONDS)
+            if stop.is_set():
+                return
+            tier.start()
+            try:
+                tier.wait_ready(stop)
+            except StackError as error:
+                _logger.error("%s did not come back: %s", tier.name, error)
+
+
+def _announce(settings: StackSettings) -> None:
+    print(
+        f"Endpoint emulator  {settings.endpoint_url}  (serving {settings.model}; a new "
+        "model.tar.gz there is swapped in)\n"
+        f"Prediction API     {settings.api_url}\n"
+        f"Web page           {settings.page_url}\n"
+        "Press Ctrl+C to stop.",
+        flush=True,
+    )
+
+
+def run(settings: StackSettings) -> int:
+    """Start the stack, serve until SIGINT/SIGTERM, stop it; 0 on a clean stop, 1 on failure."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per readiness probe
+    if not settings.model.is_file():
+        raise FileNotFoundError(f"model artifact not found: {settings.model}")
+    stop = threading.Event()
+    stack = tiers(settings)
+    started: list[Tier] = []
+    failed = False
+    with _stop_on_signals(stop):
+        try:
+            for tier in stack:
+                tier.start()
+                started.append(tier)
+                tier.wait_ready(stop)
+            if not stop.is_set():
+                _announce(settings)
+                _supervise(stack, stop)
+        except StackError as error:
+            _logger.error("%s", error)
+            failed = True
+        finally:
+            clean = [tier.stop() for tier in reversed(started)]
+    if failed or not all(clean):
+        return 1
+    _logger.info("stopped")
+    return 0

