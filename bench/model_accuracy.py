@@ -28,7 +28,7 @@ import threading
 import time
 from pathlib import Path
 
-from prepare_speed import DEFAULT_ARCHIVE, _peak_tree_rss, machine
+from prepare_speed import DEFAULT_ARCHIVE, machine, peak_tree_rss
 
 from sentiment import imdb_source
 
@@ -52,7 +52,7 @@ def timed_training(data: Path, model_dir: Path, hyperparameters: list[str]) -> d
         started = time.perf_counter()
         process = subprocess.Popen([*command, *hyperparameters], stdout=sys.stderr)
         peak: list[int] = []
-        sampler = threading.Thread(target=lambda: peak.append(_peak_tree_rss(process)))
+        sampler = threading.Thread(target=lambda: peak.append(peak_tree_rss(process)))
         sampler.start()
         process.wait()
         seconds = time.perf_counter() - started

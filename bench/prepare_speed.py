@@ -47,7 +47,7 @@ _OTHER_MARKUP = re.compile(r"<[A-Za-z/!?]|&[#A-Za-z]")  # what sends strip_html 
 _MIB = 1 << 20
 
 
-def _peak_tree_rss(process: subprocess.Popen, interval: float = 0.02) -> int:
+def peak_tree_rss(process: subprocess.Popen, interval: float = 0.02) -> int:
     """Highest summed RSS of `process` and its descendants, sampled until it exits.
 
     Forked workers share pages with their parent, which each process's RSS counts
@@ -76,7 +76,7 @@ def time_prepare(root: Path, work: Path, *options: str) -> dict:
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak: list[int] = []
-    sampler = threading.Thread(target=lambda: peak.append(_peak_tree_rss(process)))
+    sampler = threading.Thread(target=lambda: peak.append(peak_tree_rss(process)))
     sampler.start()
     _, stderr = process.communicate()
     seconds = time.perf_counter() - started

@@ -328,16 +328,20 @@ def _json_object(data: str | bytes) -> dict[str, Any] | None:
 def _model_message(original: Any, status: int) -> str:
     """The human-readable part of what the model container answered.
 
-    The SageMaker inference toolkit answers an error with its message, a newline and
-    the container's stack trace: only the first line is meant for people.
+    The SageMaker inference toolkit answers an error with its message, a newline and the
+    container's stack trace: only the first line is meant for people. A handler's own JSON
+    error body may span lines too, so the whole answer is read as JSON first.
     """
-    message = original.split("\n", 1)[0] if isinstance(original, str) else ""
+    message = original if isinstance(original, str) else ""
     document = _json_object(message)
+    if document is None:
+        message = message.split("\n", 1)[0]
+        document = _json_object(message)
     if document is not None:
         nested = document.get("error")
         candidate = nested.get("message") if isinstance(nested, dict) else document.get("message")
-        if isinstance(candidate, str):
-            message = candidate
+        # A JSON body without a message is no text for people: the general message instead.
+        message = candidate if isinstance(candidate, str) else ""
     message = " ".join(message.split())
     if not message:
         return f"The model rejected the review (HTTP {status})."

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
+from dataclasses import replace
 from pathlib import Path
 
-from preprocess import PreprocessingSettings
-
-from sentiment import imdb_source, local_stack, prediction_client, training_run
-from sentiment.prepare import PrepareOptions, prepare
+# Only what the parsers need: each command imports its own modules (torch, nltk, numpy,
+# httpx...) when it runs, so that `sentiment --help` and `sentiment predict` start at once.
+from sentiment import imdb_source, local_stack, training_run
 
 DEFAULT_DATA_DIR = Path("data/prepared")
 DEFAULT_MODEL_DIR = Path("artifacts/model")
@@ -39,36 +37,48 @@ def _add_prepare(subcommands: argparse._SubParsersAction) -> None:
         default=imdb_source.default_cache_dir(),
         help=f"where downloads and extractions are kept (${imdb_source.CACHE_ENV})",
     )
-    defaults = PrepareOptions()
-    parser.add_argument("--vocab-size", type=int, default=defaults.vocabulary_size)
-    parser.add_argument("--max-length", type=int, default=defaults.settings.max_length)
-    parser.add_argument("--validation-fraction", type=float, default=defaults.validation_fraction)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    # Unset options stay None and take PrepareOptions' defaults, which need nltk to compute.
+    parser.add_argument("--vocab-size", type=int)
+    parser.add_argument("--max-length", type=int)
+    parser.add_argument("--validation-fraction", type=float)
+    parser.add_argument("--seed", type=int)
     parser.add_argument(
         "--keep-negations",
         action=argparse.BooleanOptionalAction,
-        default=defaults.settings.keep_negations,
         help="keep no/not/nor and n't words that NLTK's stopword list drops",
     )
     parser.add_argument(
         "--unlabeled",
         action=argparse.BooleanOptionalAction,
-        default=defaults.include_unlabeled,
         help="also prepare the 50,000 unlabeled reviews (train/unsup) as their own split",
     )
-    parser.add_argument("--workers", type=int, default=defaults.workers)
+    parser.add_argument("--workers", type=int)
     parser.set_defaults(run=_run_prepare)
 
 
+def _given(**options: object) -> dict[str, object]:
+    return {name: value for name, value in options.items() if value is not None}
+
+
 def _run_prepare(args: argparse.Namespace) -> None:
-    options = PrepareOptions(
-        vocabulary_size=args.vocab_size,
-        validation_fraction=args.validation_fraction,
-        seed=args.seed,
-        include_unlabeled=args.unlabeled,
-        workers=args.workers,
-        settings=PreprocessingSettings(
-            keep_negations=args.keep_negations, max_length=args.max_length
+    import json
+    import time
+
+    from sentiment.prepare import PrepareOptions, prepare
+
+    defaults = PrepareOptions()
+    options = replace(
+        defaults,
+        **_given(
+            vocabulary_size=args.vocab_size,
+            validation_fraction=args.validation_fraction,
+            seed=args.seed,
+            include_unlabeled=args.unlabeled,
+            workers=args.workers,
+        ),
+        settings=replace(
+            defaults.settings,
+            **_given(keep_negations=args.keep_negations, max_length=args.max_length),
         ),
     )
     root = imdb_source.resolve(args.source, args.cache_dir)
@@ -145,7 +155,6 @@ def _add_evaluate(subcommands: argparse._SubParsersAction) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:
-    # torch, scikit-learn and matplotlib: loaded only by the command that needs them.
     from sentiment import evaluation
 
     report = evaluation.evaluate(
@@ -176,12 +185,27 @@ def _add_up(subcommands: argparse._SubParsersAction) -> None:
         help=f"model.tar.gz to serve (default: {default_model}; when it does not exist yet, "
         "the IMDB reviews are prepared and a model trained first)",
     )
-    parser.add_argument("--host", default=local_stack.DEFAULT_HOST, help="address to listen on")
     parser.add_argument(
-        "--port", type=int, default=local_stack.DEFAULT_PAGE_PORT, help="the web page's port"
+        "--host", default=local_stack.DEFAULT_HOST, help="address to listen on (%(default)s)"
     )
-    parser.add_argument("--api-port", type=int, default=local_stack.DEFAULT_API_PORT)
-    parser.add_argument("--endpoint-port", type=int, default=local_stack.DEFAULT_ENDPOINT_PORT)
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=local_stack.DEFAULT_PAGE_PORT,
+        help="the web page's port (%(default)s)",
+    )
+    parser.add_argument(
+        "--api-port",
+        type=int,
+        default=local_stack.DEFAULT_API_PORT,
+        help="the prediction API's port (%(default)s)",
+    )
+    parser.add_argument(
+        "--endpoint-port",
+        type=int,
+        default=local_stack.DEFAULT_ENDPOINT_PORT,
+        help="the endpoint emulator's port (%(default)s)",
+    )
     parser.set_defaults(run=_run_up)
 
 
@@ -233,6 +257,8 @@ def _add_predict(subcommands: argparse._SubParsersAction) -> None:
 
 
 def _run_predict(args: argparse.Namespace) -> None:
+    from sentiment import prediction_client
+
     review = sys.stdin.read() if args.review == "-" else args.review
     try:
         print(prediction_client.predict(args.api_url, review))

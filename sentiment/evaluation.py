@@ -40,7 +40,7 @@ from sklearn.metrics import (
 
 from sentiment.model_loader import JSON, ServedModel, served_artifact
 from sentiment.packaging import file_sha256
-from sentiment.prepare import MANIFEST_FILE, _labeled_files, stratified_split
+from sentiment.prepare import MANIFEST_FILE, labeled_files, stratified_split
 
 REPORT_FILE = "evaluation.json"
 FIGURE_FILE = "evaluation.png"
@@ -68,7 +68,7 @@ class LabeledReviews:
 
 def read_reviews(root: Path, split: str) -> LabeledReviews:
     """A labeled split of an aclImdb directory, in the order `sentiment prepare` reads it."""
-    files, labels = _labeled_files(root, split)
+    files, labels = labeled_files(root, split)
     # Decoded as `sentiment prepare` decodes them.
     texts = [review.path.read_bytes().decode("utf-8", errors="replace") for review in files]
     return LabeledReviews(texts, np.asarray(labels, dtype=np.int8))

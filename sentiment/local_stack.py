@@ -39,7 +39,9 @@ ENDPOINT_START_SECONDS = 120.0
 START_SECONDS = 30.0
 _STOP_SECONDS = GRACEFUL_SHUTDOWN_SECONDS + 5.0
 _SUPERVISE_SECONDS = 0.5
+# A tier that keeps failing to come back is retried less and less often.
 _RESTART_DELAY_SECONDS = 1.0
+_MAX_RESTART_DELAY_SECONDS = 30.0
 
 _logger = logging.getLogger("sentiment.stack")
 
@@ -171,7 +173,8 @@ def tiers(settings: StackSettings) -> list[Tier]:
 @contextmanager
 def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     def request_stop(signum: int, _frame: object) -> None:
-        _logger.info("%s received; stopping", signal.Signals(signum).name)
+        if not stop.is_set():
+            _logger.info("%s received; stopping", signal.Signals(signum).name)
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -184,19 +187,26 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 def _supervise(stack: list[Tier], stop: threading.Event) -> None:
     """Restart any tier that exits, until asked to stop."""
+    failed_restarts = dict.fromkeys((tier.name for tier in stack), 0)
     while not stop.wait(_SUPERVISE_SECONDS):
         for tier in stack:
             status = tier.exited()
             if status is None or stop.is_set():
                 continue
-            _logger.warning("%s exited with status %d; restarting it", tier.name, status)
-            stop.wait(_RESTART_DELAY_SECONDS)
-            if stop.is_set():
+            delay = min(
+                _RESTART_DELAY_SECONDS * 2 ** failed_restarts[tier.name], _MAX_RESTART_DELAY_SECONDS
+            )
+            _logger.warning(
+                "%s exited with status %d; restarting it in %.0f s", tier.name, status, delay
+            )
+            if stop.wait(delay):
                 return
             tier.start()
             try:
                 tier.wait_ready(stop)
+                failed_restarts[tier.name] = 0
             except StackError as error:
+                failed_restarts[tier.name] += 1
                 _logger.error("%s did not come back: %s", tier.name, error)
 
 

@@ -155,7 +155,8 @@ def _split_summary(split: EncodedSplit, max_length: int) -> dict:
     return summary
 
 
-def _labeled_files(root: Path, split: str) -> tuple[list[ReviewFile], list[int]]:
+def labeled_files(root: Path, split: str) -> tuple[list[ReviewFile], list[int]]:
+    """A labeled split's review files, positive ones first, and their labels (1, 0)."""
     positive = review_files(root, f"{split}/pos")
     negative = review_files(root, f"{split}/neg")
     return positive + negative, [1] * len(positive) + [0] * len(negative)
@@ -166,8 +167,8 @@ def prepare(root: Path, output: Path, options: PrepareOptions = PrepareOptions()
     output = output.resolve()
     _check_replaceable(output)
     settings = options.settings
-    train_files, train_labels = _labeled_files(root, "train")
-    test_files, test_labels = _labeled_files(root, "test")
+    train_files, train_labels = labeled_files(root, "train")
+    test_files, test_labels = labeled_files(root, "test")
     unlabeled_files = (
         review_files(root, UNLABELED_DIR)
         if options.include_unlabeled and (root / UNLABELED_DIR).is_dir()

@@ -1,7 +1,7 @@
 """The web page on one machine: ``frontend/`` plus a generated ``config.json``.
 
 The files are served as they are deployed to S3, with the security headers the CloudFront
-distribution adds (``stacks.website``): the same Content-Security-Policy — scripts and styles
+distribution adds (``stacks.web_page``): the same Content-Security-Policy — scripts and styles
 from the page's own origin only, and no connections but to the prediction API — and the same
 framing, sniffing and referrer rules. ``config.json`` names the local API, as the deployment's
 generated one names API Gateway.
@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sentiment import PROJECT_ROOT, uvicorn_server
-from stacks.website import CONFIG_FILE, content_security_policy
+from stacks import web_page
 
 FRONTEND_DIR = PROJECT_ROOT / "frontend"
 
@@ -35,14 +35,12 @@ def origin_of(url: str) -> str:
 
 
 def security_headers(api_url: str) -> dict[str, str]:
-    """The response headers policy of the deployed distribution, for a page calling ``api_url``."""
+    """The response headers policy of the deployed distribution, for a page calling ``api_url``.
+
+    Browsers ignore HSTS over plain HTTP; it is sent anyway so that the headers match.
+    """
     return {
-        "Content-Security-Policy": content_security_policy(origin_of(api_url)),
-        # Browsers ignore HSTS over plain HTTP; sent anyway so the headers match the deployment.
-        "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
-        "X-Content-Type-Options": "nosniff",
-        "X-Frame-Options": "DENY",
-        "Referrer-Policy": "no-referrer",
+        **web_page.security_headers(origin_of(api_url)),
         # Unlike the CDN, always revalidate: edits to frontend/ show on the next reload.
         "Cache-Control": "no-cache",
     }
@@ -78,7 +76,7 @@ def create_app(api_url: str, frontend_dir: Path = FRONTEND_DIR) -> ASGIApp:
 
     app = Starlette(
         routes=[
-            Route(f"/{CONFIG_FILE}", config_json, methods=["GET", "HEAD"]),
+            Route(f"/{web_page.CONFIG_FILE}", config_json, methods=["GET", "HEAD"]),
             Mount("/", StaticFiles(directory=frontend_dir, html=True)),
         ]
     )

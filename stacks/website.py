@@ -13,26 +13,19 @@ from constructs import Construct
 
 from stacks.compliance import acknowledge, acknowledge_bucket_deployment
 from stacks.storage import secure_bucket
+from stacks.web_page import (
+    CONFIG_FILE,
+    FRAME_OPTION,
+    HSTS_INCLUDE_SUBDOMAINS,
+    HSTS_MAX_AGE_SECONDS,
+    REFERRER_POLICY,
+    content_security_policy,
+)
 
-CONFIG_FILE = "config.json"
 
-
-def content_security_policy(api_origin: str) -> str:
-    """Only this site's own files, and calls to the prediction API; no inline script."""
-    return "; ".join(
-        [
-            "default-src 'none'",
-            "script-src 'self'",
-            "style-src 'self'",
-            "img-src 'self' data:",
-            "font-src 'self'",
-            "manifest-src 'self'",
-            f"connect-src 'self' {api_origin}",
-            "base-uri 'none'",
-            "form-action 'none'",
-            "frame-ancestors 'none'",
-        ]
-    )
+def _enum_member(header_value: str) -> str:
+    """The CDK enum member naming a header value: "no-referrer" is NO_REFERRER."""
+    return header_value.upper().replace("-", "_")
 
 
 class Website(Construct):
@@ -68,16 +61,18 @@ class Website(Construct):
                     content_security_policy=content_security_policy(api_origin), override=True
                 ),
                 strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
-                    access_control_max_age=Duration.days(730),
-                    include_subdomains=True,
+                    access_control_max_age=Duration.seconds(HSTS_MAX_AGE_SECONDS),
+                    include_subdomains=HSTS_INCLUDE_SUBDOMAINS,
                     override=True,
                 ),
                 content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
                 frame_options=cloudfront.ResponseHeadersFrameOptions(
-                    frame_option=cloudfront.HeadersFrameOption.DENY, override=True
+                    frame_option=cloudfront.HeadersFrameOption[_enum_member(FRAME_OPTION)],
+                    override=True,
                 ),
                 referrer_policy=cloudfront.ResponseHeadersReferrerPolicy(
-                    referrer_policy=cloudfront.HeadersReferrerPolicy.NO_REFERRER, override=True
+                    referrer_policy=cloudfront.HeadersReferrerPolicy[_enum_member(REFERRER_POLICY)],
+                    override=True,
                 ),
             ),
         )

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import sync_playwright
 
-from stacks.website import content_security_policy
+from stacks.web_page import content_security_policy
 
 pytestmark = pytest.mark.browser
 

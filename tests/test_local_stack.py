@@ -43,7 +43,7 @@ from sentiment import PROJECT_ROOT, inference_toolkit
 from sentiment.local_stack import DEFAULT_ENDPOINT_NAME
 from sentiment.model_loader import JSON, served_artifact
 from sentiment.packaging import file_sha256
-from stacks.website import content_security_policy
+from stacks.web_page import content_security_policy
 
 pytestmark = pytest.mark.slow
 

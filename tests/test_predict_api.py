@@ -397,8 +397,30 @@ def add_model_error(stub: Stubber, original_status: int, original_message: str) 
             "review_too_long",
             "the review has 20001 characters; the limit is 20000",
         ),
+        (
+            415,
+            json.dumps({"error": {"message": "Send text/plain,\nnothing else."}}, indent=2),
+            "unsupported_media_type",
+            "Send text/plain, nothing else.",
+        ),
+        (
+            413,
+            '{"message": "Review longer than 20000."}\nTraceback (most recent call last):',
+            "review_too_long",
+            "Review longer than 20000.",
+        ),
+        (400, '{\n  "code": 400\n}', "invalid_review", "The model rejected the review (HTTP 400)."),
     ],
-    ids=["plain", "json", "nested-json", "empty", "toolkit-message-and-trace"],
+    ids=[
+        "plain",
+        "json",
+        "nested-json",
+        "empty",
+        "toolkit-message-and-trace",
+        "pretty-printed-json",
+        "toolkit-json-and-trace",
+        "json-without-message",
+    ],
 )
 def test_model_rejecting_the_input_passes_its_status_and_message_on(
     stub: Stubber, original_status: int, original_message: str, code: str, message: str
