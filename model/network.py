@@ -81,7 +81,7 @@ class BidirectionalLSTM(nn.Module):
     backward direction reads each review reversed within its own length. Packing
     would save the few padded steps that length-bucketed batches still have, but in
     PyTorch 2.13 on CPU the backward pass over a packed batch of mixed lengths is
-    about 30 times slower than over the padded batch (bench/lstm_packing.py).
+    about 19 times slower than over the padded batch (bench/lstm_packing.py).
     """
 
     def __init__(self, config: NetworkConfig) -> None:

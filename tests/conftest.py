@@ -6,12 +6,36 @@ read-only (copy them, or build their own with `imdb_fixture`, to change anything
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from imdb_fixture import FixtureReview, generate_reviews, write_archive, write_directory
 
 from sentiment.prepare import PrepareOptions, prepare
+
+# Debian's Chromium, never a browser Playwright downloads; the flags keep it off the
+# network and quiet in a sandboxed CI.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless Chromium for one test module's browser tests."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture(scope="session")

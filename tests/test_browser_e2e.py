@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 from local_stack_harness import RunningStack, start_stack, train_tiny_model
-from playwright.sync_api import sync_playwright
-from test_frontend import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, submit_review
+from test_frontend import ARTIFACTS, submit_review
 
 from sentiment import inference_toolkit
 from sentiment.model_loader import JSON, served_artifact
@@ -45,14 +44,6 @@ def stack(model: Path) -> Iterator[RunningStack]:
     running = start_stack(model, QUICK_TIMEOUTS)
     yield running
     assert running.stop() == 0
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

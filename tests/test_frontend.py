@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from stacks.web_page import content_security_policy
 
@@ -30,14 +29,6 @@ pytestmark = pytest.mark.browser
 
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 MODEL_FAILURE = {
     "error": {"code": "model_error", "message": "The model failed to score this review."}
@@ -164,14 +155,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 api_url=f"{api_origin}/predict",
                 down_api_url=f"{down_origin}/predict",
             )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @dataclass
