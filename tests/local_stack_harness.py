@@ -144,17 +144,28 @@ class RunningStack:
             raise
 
 
-def start_stack(model: Path, environment: dict[str, str] | None = None) -> RunningStack:
-    """`sentiment up --model MODEL` on free loopback ports, once it announces the page."""
+def start_stack(
+    model: Path | None,
+    environment: dict[str, str] | None = None,
+    *,
+    cwd: Path = PROJECT_ROOT,
+    start_seconds: float = STACK_START_SECONDS,
+) -> RunningStack:
+    """`sentiment up [--model MODEL]` on free loopback ports, once it announces the page.
+
+    Without a model, `sentiment up` prepares the data and trains the default model in
+    `cwd` first.
+    """
     ports = [free_port() for _ in range(3)]
     command = [
-        *(sys.executable, "-m", "sentiment.cli", "up", "--model", str(model)),
+        *(sys.executable, "-m", "sentiment.cli", "up"),
+        *(() if model is None else ("--model", str(model))),
         *("--port", str(ports[0]), "--api-port", str(ports[1])),
         *("--endpoint-port", str(ports[2])),
     ]
     process = subprocess.Popen(
         command,
-        cwd=PROJECT_ROOT,
+        cwd=cwd,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(environment or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -170,7 +181,7 @@ def start_stack(model: Path, environment: dict[str, str] | None = None) -> Runni
     )
     threading.Thread(target=stack._read, daemon=True).start()
     try:
-        stack.wait_for(r"^Press Ctrl\+C to stop", timeout=STACK_START_SECONDS)
+        stack.wait_for(r"^Press Ctrl\+C to stop", timeout=start_seconds)
     except AssertionError:
         stack.stop(signal.SIGKILL)
         raise

@@ -139,6 +139,25 @@ def assert_documented_error(response: httpx.Response, status: int, code: str) ->
 # --- answers --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
+def test_up_without_a_model_prepares_the_data_and_trains_one_first(
+    imdb_dir: Path, tmp_path: Path
+) -> None:
+    environment = {"IMDB_SOURCE": str(imdb_dir), "SENTIMENT_CACHE_DIR": str(tmp_path / "cache")}
+    stack = start_stack(None, environment, cwd=tmp_path, start_seconds=600)
+    try:
+        response = post_review(stack.api_url, "A wonderful, brilliant film. Superb acting!")
+        model_served = (tmp_path / "artifacts" / "model" / "model.tar.gz").is_file()
+        prepared = (tmp_path / "data" / "prepared" / "manifest.json").is_file()
+    finally:
+        status = stack.stop()
+    assert "preparing the data and training one first" in stack.log_since(0)
+    assert prepared and model_served
+    assert response.status_code == 200
+    assert set(response.json()) == {"sentiment", "score"}
+    assert status == 0
+
+
 @pytest.mark.parametrize("as_text", [False, True], ids=["json", "text"])
 def test_a_review_is_scored_by_the_served_model(
     first_model: RunningStack, models: dict[str, Path], as_text: bool
