@@ -50,15 +50,6 @@ class EncodedSplit:
         start = int(self.offsets[index])
         return self.ids[start : start + int(self.lengths[index])]
 
-    def subset(self, indices: np.ndarray) -> EncodedSplit:
-        """The chosen reviews, in the given order."""
-        reviews = [self.review(int(index)) for index in indices]
-        return EncodedSplit(
-            np.concatenate(reviews) if reviews else self.ids[:0],
-            self.lengths[indices],
-            None if self.labels is None else self.labels[indices],
-        )
-
     @classmethod
     def from_reviews(cls, reviews: list[list[int]], labels: list[int] | None) -> EncodedSplit:
         lengths = np.fromiter(

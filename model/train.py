@@ -406,8 +406,6 @@ class Trainer:
         branches = predict_logits(
             network, self.validation, network.branch_logits, self.args.batch_size, self.device
         )
-        if self.args.ngram_epochs == 0:
-            branches[:, 1] = 0.0
         targets = torch.from_numpy(self.validation.labels).float()
         fusion = nn.Linear(2, 1)
         optimizer = torch.optim.LBFGS(fusion.parameters(), max_iter=200)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import os
 import shutil
 import tarfile
@@ -43,8 +42,12 @@ def source_files(directory: Path) -> list[Path]:
 def write_tarball(members: Iterable[tuple[str, Path]], destination: Path) -> Path:
     """Write (archive name, file) pairs to a reproducible .tar.gz, atomically."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    partial = destination.with_name(destination.name + ".partial")
+    with (
+        partial.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped,
+        tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
         for name, path in sorted(members):
             info = tarfile.TarInfo(name)
             info.size = path.stat().st_size
@@ -54,12 +57,6 @@ def write_tarball(members: Iterable[tuple[str, Path]], destination: Path) -> Pat
             info.uname = info.gname = ""
             with path.open("rb") as handle:
                 tar.addfile(info, handle)
-    partial = destination.with_name(destination.name + ".partial")
-    with (
-        partial.open("wb") as raw,
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped,
-    ):
-        zipped.write(buffer.getvalue())
     partial.replace(destination)
     return destination
 
