@@ -127,6 +127,28 @@ class RunningStack:
         install_atomically(artifact, self.model_path)
         self.wait_for(f"now serving sha256={file_sha256(artifact)[:12]}", since, timeout)
 
+    def kill_endpoint(self) -> int:
+        """SIGKILL the endpoint emulator, as an instance dies; the log's mark from just before."""
+        since = self.mark()
+        os.kill(self.tier_pid("endpoint_emulator"), signal.SIGKILL)
+        return since
+
+    def wait_for_endpoint_restart(self, since: int, timeout: float = 60.0) -> None:
+        """Until `sentiment up` has restarted the endpoint killed after ``since`` and it is up."""
+        self.wait_for("endpoint emulator exited .* restarting", since, timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(self.endpoint_url + "/ping", timeout=2, trust_env=False).is_success:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    "the endpoint emulator did not come back:\n" + self.log_since(since)
+                )
+            time.sleep(0.1)
+
     @property
     def model_path(self) -> Path:
         arguments = self.process.args

@@ -140,6 +140,35 @@ def test_a_hung_model_shows_a_readable_error_and_the_page_recovers(
     assert page.locator("#error").is_hidden()
 
 
+def test_a_killed_endpoint_shows_a_readable_error_and_the_page_recovers_after_its_restart(
+    page: Any, stack: RunningStack, model: Path
+) -> None:
+    api = stack.tier_pid("api_emulator")
+    page.goto(stack.page_url)
+
+    since = stack.kill_endpoint()
+    # Answered before `sentiment up` restarts the endpoint (a second at least): the connection
+    # is refused (503), or it broke mid-request (502).
+    submit_review(page, PRAISE)
+    error = page.get_by_role("alert").locator("#error")
+    error.wait_for(state="visible", timeout=15_000)
+    assert error.text_content() in {
+        "The model could not be reached; try again.",
+        "The connection to the model broke; try again.",
+    }
+    assert page.locator("#submit").is_enabled()
+    screenshot(page, "local-stack-endpoint-killed.png")
+
+    stack.wait_for_endpoint_restart(since)
+    page.get_by_role("button", name="Analyze sentiment").click()
+
+    page.locator("#result").wait_for(state="visible", timeout=15_000)
+    assert page.locator("#verdict").text_content() == expected_verdict(model, PRAISE)[0]
+    assert page.locator("#error").is_hidden()
+    assert stack.tier_pid("api_emulator") == api
+    assert page.page_errors == []
+
+
 def test_the_page_explains_when_the_api_is_down(page: Any, model: Path) -> None:
     running = start_stack(model)
     page.goto(running.page_url)
