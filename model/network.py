@@ -4,8 +4,9 @@ Two branches read the same word ids and each gives a logit:
 
 - the LSTM branch: embedding → (bi)LSTM that ignores padding (see BidirectionalLSTM)
   → max and mean pooling of the outputs over the real positions → linear;
-- the n-gram branch: a linear model over the review's unigrams and hashed bigrams,
-  each weighted by its naive-Bayes log-count ratio (NBSVM, Wang & Manning 2012).
+- the n-gram branch: a linear model over the review's unigrams and the bigrams seen in
+  the training reviews, each weighted by its naive-Bayes log-count ratio (NBSVM, Wang &
+  Manning 2012).
 
 The branches are trained separately (trained jointly, the n-gram branch memorizes the
 training set and starves the LSTM) and combined by a two-weight logistic regression
@@ -19,9 +20,6 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-# A large prime keeps the bigram hash (first * prime + second) well spread.
-_BIGRAM_PRIME = 1_000_003
-
 
 @dataclass(frozen=True)
 class NetworkConfig:
@@ -31,7 +29,8 @@ class NetworkConfig:
     layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.4
-    bigram_buckets: int = 1 << 20
+    # How many bigrams the n-gram branch knows; training picks them from its reviews.
+    bigrams: int = 0
 
     def __post_init__(self) -> None:
         for name in ("vocabulary_size", "embedding_dim", "hidden_dim", "layers"):
@@ -39,8 +38,8 @@ class NetworkConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.bigram_buckets < 0:
-            raise ValueError(f"bigram_buckets must be at least 0, got {self.bigram_buckets}")
+        if self.bigrams < 0:
+            raise ValueError(f"bigrams must be at least 0, got {self.bigrams}")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -50,20 +49,9 @@ class NetworkConfig:
         return cls(**data)
 
 
-def ngram_ids(ids: torch.Tensor, lengths: torch.Tensor, config: NetworkConfig) -> torch.Tensor:
-    """Feature ids of each review's unigrams and hashed bigrams, padding positions as 0.
-
-    Unigram features are the word ids themselves; bigram features are hashed into
-    `bigram_buckets` ids above the vocabulary. Returns a (batch, 2 * max_len - 1) tensor.
-    """
-    positions = torch.arange(ids.size(1), device=ids.device)
-    unigrams = ids.masked_fill(positions >= lengths[:, None], 0)
-    if config.bigram_buckets == 0:
-        return unigrams
-    pairs = ids[:, :-1] * _BIGRAM_PRIME + ids[:, 1:]
-    bigrams = config.vocabulary_size + 1 + torch.remainder(pairs, config.bigram_buckets)
-    bigrams = bigrams.masked_fill(positions[:-1] >= lengths[:, None] - 1, 0)
-    return torch.cat([unigrams, bigrams], dim=1)
+def bigram_keys(ids: torch.Tensor, vocabulary_size: int) -> torch.Tensor:
+    """One integer per pair of neighbouring ids: first * vocabulary_size + second."""
+    return ids[..., :-1].long() * vocabulary_size + ids[..., 1:]
 
 
 def reverse_within_lengths(values: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -123,10 +111,12 @@ class SentimentNetwork(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.lstm_head = nn.Linear(2 * directions * config.hidden_dim, 1)
 
-        features = config.vocabulary_size + 1 + config.bigram_buckets
-        # Row 0 is padding. The naive-Bayes ratios are data, not learned: a buffer.
-        self.ngram_weights = nn.EmbeddingBag(features, 1, mode="sum", padding_idx=0, sparse=True)
+        # Feature ids: the word ids (0 is padding), then one per known bigram. The
+        # bigrams (sorted keys) and naive-Bayes ratios are data, not learned: buffers.
+        features = config.vocabulary_size + config.bigrams
+        self.ngram_weights = nn.EmbeddingBag(features, 1, mode="sum", padding_idx=0)
         nn.init.zeros_(self.ngram_weights.weight)
+        self.register_buffer("bigram_keys", torch.zeros(config.bigrams, dtype=torch.long))
         self.register_buffer("ngram_ratios", torch.zeros(features))
         self.ngram_bias = nn.Parameter(torch.zeros(1))
         # Fusion of the two branch logits; starts as the LSTM alone.
@@ -145,10 +135,25 @@ class SentimentNetwork(nn.Module):
         pooled = self.dropout(torch.cat([largest, mean], dim=1))
         return self.lstm_head(pooled).squeeze(1)
 
+    def ngram_features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Each review's unigram and known-bigram feature ids, 0 where there is none.
+
+        Returns a (batch, 2 * max_len - 1) tensor: the words, then the bigrams.
+        """
+        positions = torch.arange(ids.size(1), device=ids.device)
+        unigrams = ids.masked_fill(positions >= lengths[:, None], 0)
+        if self.config.bigrams == 0:
+            return unigrams
+        keys = bigram_keys(ids, self.config.vocabulary_size)
+        index = torch.searchsorted(self.bigram_keys, keys).clamp(max=self.config.bigrams - 1)
+        known = self.bigram_keys[index] == keys
+        known &= positions[:-1] < lengths[:, None] - 1
+        bigrams = torch.where(known, self.config.vocabulary_size + index, 0)
+        return torch.cat([unigrams, bigrams], dim=1)
+
     def ngram_logit(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        features = ngram_ids(ids, lengths, self.config)
         # Presence, not counts (NBSVM's binarized features): drop repeats within a review.
-        features = unique_per_row(features)
+        features = unique_per_row(self.ngram_features(ids, lengths))
         weights = self.ngram_ratios[features]
         return self.ngram_weights(features, per_sample_weights=weights).squeeze(1) + self.ngram_bias
 

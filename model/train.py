@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from dataset import VOCABULARY_FILE, EncodedSplit, bucketed_batches, padded_batch, read_split
-from network import NetworkConfig, SentimentNetwork, ngram_ids, unique_per_row
+from network import NetworkConfig, SentimentNetwork
+from ngram_fit import frequent_bigrams, logistic_regression, naive_bayes_ratios, presence
 from preprocess import Vocabulary
 from pretrain import word2vec_embeddings
 from torch import nn
@@ -105,9 +106,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add("--layers", type=int, default=1)
     add("--bidirectional", type=_boolean, default=True)
     add("--dropout", type=float, default=0.4)
-    add("--bigram-buckets", type=int, default=1 << 20, help="0 turns the bigram features off")
-    add("--ngram-epochs", type=int, default=10, help="epochs of the n-gram branch (0 = off)")
-    add("--ngram-learning-rate", type=float, default=2e-3)
+    add(
+        "--bigram-min-reviews",
+        type=int,
+        default=2,
+        help="keep the bigrams found in at least this many training reviews (0: no bigrams)",
+    )
+    add("--ngram-c", type=float, default=0.2, help="n-gram branch inverse L2 strength (C)")
     add("--word2vec-epochs", type=int, default=5, help="0 starts from random embeddings")
     add("--patience", type=int, default=1, help="epochs without a better validation loss")
     add("--seed", type=int, default=13)
@@ -168,26 +173,6 @@ def _scores(logits: torch.Tensor, labels: np.ndarray) -> tuple[float, float]:
     return loss, accuracy
 
 
-def naive_bayes_ratios(split: EncodedSplit, config: NetworkConfig, batch_size: int) -> torch.Tensor:
-    """log((p / |p|) / (q / |q|)) per feature, from in how many positive (p) and negative
-    (q) training reviews it occurs, add-one smoothed."""
-    features = config.vocabulary_size + 1 + config.bigram_buckets
-    counts = torch.ones((2, features), dtype=torch.float64)
-    for indices in bucketed_batches(split.lengths, batch_size):
-        ids, lengths = padded_batch(split, indices)
-        present = unique_per_row(
-            ngram_ids(torch.from_numpy(ids), torch.from_numpy(lengths), config)
-        )
-        labels = torch.from_numpy(split.labels[indices]).long()
-        for label in (0, 1):
-            rows = present[labels == label].flatten()
-            counts[label] += torch.bincount(rows, minlength=features).double()
-    counts[:, 0] = 1.0  # padding
-    ratios = torch.log(counts[1] / counts[1].sum()) - torch.log(counts[0] / counts[0].sum())
-    ratios[0] = 0.0
-    return ratios.float()
-
-
 class Trainer:
     """The training steps, with the state a checkpoint needs to resume them."""
 
@@ -202,6 +187,13 @@ class Trainer:
         for name, split in (("train", self.train), ("validation", self.validation)):
             if split.labels is None or len(split) == 0:
                 raise ValueError(f"the {name} channel has no labeled reviews")
+        if args.ngram_c <= 0:
+            raise ValueError(f"--ngram-c must be positive, got {args.ngram_c}")
+        bigrams = (
+            frequent_bigrams(self.train, len(self.vocabulary), args.bigram_min_reviews)
+            if args.bigram_min_reviews > 0
+            else torch.zeros(0, dtype=torch.long)
+        )
         self.config = NetworkConfig(
             vocabulary_size=len(self.vocabulary),
             embedding_dim=args.embedding_dim,
@@ -209,10 +201,11 @@ class Trainer:
             layers=args.layers,
             bidirectional=args.bidirectional,
             dropout=args.dropout,
-            bigram_buckets=args.bigram_buckets,
+            bigrams=len(bigrams),
         )
         torch.manual_seed(args.seed)
         self.network = SentimentNetwork(self.config).to(self.device)
+        self.network.bigram_keys.copy_(bigrams)
         self.state = {
             "step": "start",
             "epoch": 0,
@@ -281,36 +274,35 @@ class Trainer:
 
     def train_ngram_branch(self) -> None:
         """Naive-Bayes ratios from the training reviews, then the n-gram weights."""
-        network, args = self.network, self.args
+        network, config = self.network, self.config
+        started = time.perf_counter()
+        reviews, features = presence(network, self.train, self.args.batch_size)
+        positive = torch.from_numpy(self.train.labels.astype(bool))[reviews]
+        feature_count = config.vocabulary_size + config.bigrams
+        ratios = naive_bayes_ratios(features, positive, feature_count)
+        design = torch.sparse_coo_tensor(
+            torch.stack([reviews, features]),
+            ratios[features],
+            (len(self.train), feature_count),
+            check_invariants=False,  # built from valid indices just above
+        )
+        fit = logistic_regression(design, torch.from_numpy(self.train.labels), self.args.ngram_c)
         with torch.no_grad():
-            network.ngram_ratios.copy_(
-                naive_bayes_ratios(self.train, self.config, args.batch_size).to(self.device)
-            )
-        # A review touches a few hundred of the million n-gram weights: sparse updates.
-        optimizers = [
-            torch.optim.SparseAdam([network.ngram_weights.weight], lr=args.ngram_learning_rate),
-            torch.optim.Adam([network.ngram_bias], lr=args.ngram_learning_rate),
-        ]
-
-        def step() -> None:
-            for optimizer in optimizers:
-                optimizer.step()
-                optimizer.zero_grad()
-
-        for epoch in range(1, args.ngram_epochs + 1):
-            rng = np.random.default_rng([args.seed, 1, epoch])
-            train_loss = self._epoch(
-                self.train, lambda _, ids, lengths: network.ngram_logit(ids, lengths), step, rng
-            )
-            val_loss, val_accuracy = _scores(
-                self._logits(self.validation, network.ngram_logit), self.validation.labels
-            )
-            log_metrics(
-                f"ngram_epoch={epoch}",
-                train_loss=train_loss,
-                val_loss=val_loss,
-                val_accuracy=val_accuracy,
-            )
+            network.ngram_ratios.copy_(ratios)
+            network.ngram_weights.weight.copy_(fit.weights[:, None])
+            network.ngram_bias.fill_(fit.bias)
+        val_loss, val_accuracy = _scores(
+            self._logits(self.validation, network.ngram_logit), self.validation.labels
+        )
+        log_metrics(
+            "ngram",
+            features=feature_count,
+            evaluations=fit.evaluations,
+            train_objective=fit.loss,
+            val_loss=val_loss,
+            val_accuracy=val_accuracy,
+            seconds=round(time.perf_counter() - started),
+        )
 
     def _logits(self, split: EncodedSplit, logit) -> torch.Tensor:
         return predict_logits(self.network, split, logit, self.args.batch_size, self.device)

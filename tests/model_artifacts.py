@@ -23,8 +23,8 @@ NEGATIVE_WORDS = ("awful", "terrible", "boring")
 NEUTRAL_WORDS = ("film", "plot", "actor", "music", "story")
 # Training hyperparameters small enough for a test on the generated corpus.
 TINY_HYPERPARAMETERS = (
-    *("--embedding-dim", "8", "--hidden-dim", "8", "--bigram-buckets", "512"),
-    *("--word2vec-epochs", "1", "--ngram-epochs", "3", "--epochs", "3", "--patience", "3"),
+    *("--embedding-dim", "8", "--hidden-dim", "8", "--bigram-min-reviews", "2"),
+    *("--word2vec-epochs", "1", "--epochs", "3", "--patience", "3"),
     *("--threads", "1"),
 )
 
@@ -37,7 +37,7 @@ def write_model_dir(directory: Path) -> Path:
     stems = {word: tokenizer(word)[0] for word in POSITIVE_WORDS + NEGATIVE_WORDS + NEUTRAL_WORDS}
     vocabulary = Vocabulary(list(stems.values()), settings)
     config = train.NetworkConfig(
-        vocabulary_size=len(vocabulary), embedding_dim=4, hidden_dim=3, bigram_buckets=16
+        vocabulary_size=len(vocabulary), embedding_dim=4, hidden_dim=3
     )
     torch.manual_seed(0)
     network = train.SentimentNetwork(config).eval()

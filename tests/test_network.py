@@ -24,7 +24,8 @@ def _one_torch_thread() -> Iterator[None]:
 
 
 VOCABULARY_SIZE = 12
-BUCKETS = 64
+# The bigrams the n-gram branch knows, as training would pick them; (2, 4) is not one.
+KNOWN_BIGRAMS = [(2, 3), (3, 4), (4, 6), (6, 4), (5, 6), (10, 2), (11, 3)]
 
 
 def _config(**overrides) -> network.NetworkConfig:
@@ -32,7 +33,7 @@ def _config(**overrides) -> network.NetworkConfig:
         "vocabulary_size": VOCABULARY_SIZE,
         "embedding_dim": 6,
         "hidden_dim": 5,
-        "bigram_buckets": BUCKETS,
+        "bigrams": len(KNOWN_BIGRAMS),
         "dropout": 0.0,
     }
     return network.NetworkConfig(**(settings | overrides))
@@ -48,10 +49,19 @@ def _padded(
     return ids, torch.tensor([len(review) for review in reviews])
 
 
+def _keys(bigrams: list[tuple[int, int]]) -> torch.Tensor:
+    return torch.tensor(sorted(first * VOCABULARY_SIZE + second for first, second in bigrams))
+
+
+def _bigram_feature(first: int, second: int) -> int:
+    return VOCABULARY_SIZE + _keys(KNOWN_BIGRAMS).tolist().index(first * VOCABULARY_SIZE + second)
+
+
 def _network(config: network.NetworkConfig, seed: int = 0) -> network.SentimentNetwork:
     torch.manual_seed(seed)
     model = network.SentimentNetwork(config)
     with torch.no_grad():  # as after training: both branches matter
+        model.bigram_keys.copy_(_keys(KNOWN_BIGRAMS[: config.bigrams]))
         model.ngram_ratios.uniform_(-1, 1)
         model.ngram_ratios[0] = 0.0
         model.ngram_weights.weight.uniform_(-1, 1)
@@ -156,37 +166,33 @@ def test_a_few_steps_on_a_tiny_batch_lower_the_loss():
     assert evaluated_loss() < before / 10
 
 
-def test_ngram_ids_are_unigrams_then_hashed_bigrams_above_the_vocabulary():
-    config = _config()
-    ids, lengths = _padded([[2, 3, 4], [5]], width=4)
-    features = network.ngram_ids(ids, lengths, config)
+def test_ngram_features_are_the_words_then_the_known_bigrams_above_the_vocabulary():
+    model = _network(_config())
+    ids, lengths = _padded([[2, 3, 4], [5], [2, 4, 6]], width=4)
+    features = model.ngram_features(ids, lengths)
 
-    assert features.shape == (2, 4 + 3)  # max_len unigrams, max_len - 1 bigrams
-    assert features[:, :4].tolist() == [[2, 3, 4, 0], [5, 0, 0, 0]]
-
-    def bigram(first: int, second: int) -> int:
-        return VOCABULARY_SIZE + 1 + (first * 1_000_003 + second) % BUCKETS
-
-    # Only pairs of two real words: none across into padding, none for a one-word review.
-    assert features[0, 4:].tolist() == [bigram(2, 3), bigram(3, 4), 0]
+    assert features.shape == (3, 4 + 3)  # max_len unigrams, max_len - 1 bigrams
+    assert features[:, :4].tolist() == [[2, 3, 4, 0], [5, 0, 0, 0], [2, 4, 6, 0]]
+    # Only pairs of two real words: none across into padding, none for a one-word review,
+    # none the branch does not know (2, 4).
+    assert features[0, 4:].tolist() == [_bigram_feature(2, 3), _bigram_feature(3, 4), 0]
     assert features[1, 4:].tolist() == [0, 0, 0]
-    bigrams = features[:, 4:][features[:, 4:] != 0]
-    assert (bigrams > VOCABULARY_SIZE).all()
-    assert (bigrams <= VOCABULARY_SIZE + BUCKETS).all()
+    assert features[2, 4:].tolist() == [0, _bigram_feature(4, 6), 0]
+    assert features.max() < VOCABULARY_SIZE + len(KNOWN_BIGRAMS)
 
 
-def test_ngram_ids_ignore_the_words_under_padding():
-    config = _config()
+def test_ngram_features_ignore_the_words_under_padding():
+    model = _network(_config())
     ids, lengths = _padded([[2, 3]], width=4)
-    ids[0, 2:] = torch.tensor([7, 8])  # garbage past the review's length
-    assert network.ngram_ids(ids, lengths, config).tolist() == [
-        [2, 3, 0, 0, VOCABULARY_SIZE + 1 + (2 * 1_000_003 + 3) % BUCKETS, 0, 0]
+    ids[0, 2:] = torch.tensor([4, 6])  # garbage past the review's length, a known bigram
+    assert model.ngram_features(ids, lengths).tolist() == [
+        [2, 3, 0, 0, _bigram_feature(2, 3), 0, 0]
     ]
 
 
-def test_without_bigram_buckets_the_features_are_the_unigrams():
+def test_without_bigrams_the_features_are_the_unigrams():
     ids, lengths = _padded([[2, 3, 4], [5]])
-    features = network.ngram_ids(ids, lengths, _config(bigram_buckets=0))
+    features = _network(_config(bigrams=0)).ngram_features(ids, lengths)
     assert features.tolist() == [[2, 3, 4], [5, 0, 0]]
 
 
@@ -210,6 +216,6 @@ def test_the_ngram_branch_counts_presence_not_repeats():
 def test_config_round_trips_through_json_and_rejects_nonsense():
     config = _config(layers=2, bidirectional=False)
     assert network.NetworkConfig.from_json(config.to_json()) == config
-    for overrides in ({"hidden_dim": 0}, {"layers": 0}, {"dropout": 1.0}, {"bigram_buckets": -1}):
+    for overrides in ({"hidden_dim": 0}, {"layers": 0}, {"dropout": 1.0}, {"bigrams": -1}):
         with pytest.raises(ValueError, match=next(iter(overrides))):
             _config(**overrides)

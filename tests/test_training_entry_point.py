@@ -170,7 +170,8 @@ def test_the_model_directory_holds_weights_settings_vocabulary_and_code(
     weights = _weights(job.model_dir / "model.pt")
     assert weights and all(isinstance(value, torch.Tensor) for value in weights.values())
     config = json.loads((job.model_dir / "model_config.json").read_text())
-    assert (config["embedding_dim"], config["hidden_dim"], config["bigram_buckets"]) == (8, 8, 512)
+    assert (config["embedding_dim"], config["hidden_dim"]) == (8, 8)
+    assert 0 < config["bigrams"] == len(weights["bigram_keys"])
     vocabulary = json.loads((job.model_dir / "vocabulary.json").read_text())
     assert vocabulary["words"] and vocabulary["settings"]["stopwords"]
 
@@ -202,6 +203,7 @@ def test_every_metric_definition_matches_the_log_and_every_metric_line_is_read(
         "validation:accuracy": 3,
         "test:loss": 1,
         "test:accuracy": 1,
+        "ngram:validation:accuracy": 1,
     }
     evaluation = json.loads((reference[0].output_dir / "evaluation.json").read_text())
     assert found["validation:loss"] == [
@@ -209,10 +211,10 @@ def test_every_metric_definition_matches_the_log_and_every_metric_line_is_read(
     ]
     assert found["test:accuracy"] == [pytest.approx(evaluation["test"]["accuracy"], abs=5e-5)]
     # Every key=value pair is numeric, so SageMaker never reads a partial value.
-    metric_lines = [line for line in lines if line.startswith(("epoch=", "ngram_epoch=", "final "))]
-    assert len(metric_lines) == 3 + 3 + 1
+    metric_lines = [line for line in lines if line.startswith(("epoch=", "ngram ", "final "))]
+    assert len(metric_lines) == 3 + 1 + 1
     for line in metric_lines:
-        for pair in line.removeprefix("final ").split():
+        for pair in line.removeprefix("final ").removeprefix("ngram ").split():
             assert re.fullmatch(r"[a-z_]+=[0-9]+(\.[0-9]+)?", pair), line
 
 
@@ -331,7 +333,7 @@ def test_a_rerun_after_an_interruption_resumes_and_ends_with_the_same_weights(
     assert done in (interrupted_after - 1, interrupted_after)
     epochs = [int(m) for m in re.findall(r"^epoch=(\d+) ", resumed.stdout, re.MULTILINE)]
     assert epochs == list(range(done + 1, 4))
-    assert "ngram_epoch=" not in resumed.stdout  # finished before the interruption
+    assert not re.search("^ngram ", resumed.stdout, re.MULTILINE)  # done before the interruption
     _assert_same_weights(
         _weights(tmp_path / "rerun" / "model" / "model.pt"),
         _weights(reference[0].model_dir / "model.pt"),
