@@ -12,9 +12,12 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 
-from bs4 import BeautifulSoup, ParserRejectedMarkup
+from bs4 import BeautifulSoup
+from bs4.builder import HTMLTreeBuilder
+from bs4.dammit import EntitySubstitution, UnicodeDammit
 from nltk.stem.porter import PorterStemmer
 
 PAD_ID = 0
@@ -78,16 +81,137 @@ class PreprocessingSettings:
 
 
 def strip_html(text: str) -> str:
-    """The text BeautifulSoup extracts, with a space wherever a tag stood."""
+    """The text BeautifulSoup(text, "html.parser").get_text(" ") gives: a space where a tag stood.
+
+    Markup still open where the text ends stays text (see _PageText.close).
+    """
     text = text.replace(_LINE_BREAK, " ")
     if _MARKUP.search(text) is None:
         return text
+    page = _PageText()
     try:
-        return BeautifulSoup(text, "html.parser").get_text(" ")
-    except ParserRejectedMarkup:
+        page.feed(text)
+        page.close()
+    except AssertionError:
         # html.parser gives up on some broken markup ("<![ "); its characters are not
         # letters or digits, so the text as it is yields the words.
         return text
+    return " ".join(page.strings)
+
+
+# How BeautifulSoup's html.parser tree builder treats elements and strings.
+_VOID_ELEMENTS = frozenset(HTMLTreeBuilder.DEFAULT_EMPTY_ELEMENT_TAGS)
+_HIDDEN_TEXT_ELEMENTS = frozenset(HTMLTreeBuilder.DEFAULT_STRING_CONTAINERS)  # script, style...
+_WHITESPACE_ELEMENTS = frozenset(HTMLTreeBuilder.DEFAULT_PRESERVE_WHITESPACE_TAGS)
+_ENTITIES = EntitySubstitution.HTML_ENTITY_TO_CHARACTER
+# Past U+10FFFF, so BeautifulSoup makes it U+FFFD.
+_OUTSIDE_UNICODE = 0x110000
+
+
+class _PageText(HTMLParser):
+    """The strings get_text(" ") joins, read from html.parser's events without building a tree.
+
+    BeautifulSoup links each new node in time proportional to the nesting depth and looks end
+    tags up in a list, so deeply nested markup took minutes per megabyte; here every event
+    costs the same. Its rules are kept: a tag or comment ends a string; a string of only
+    whitespace becomes one space or newline, except inside <pre> or <textarea>; text inside
+    <script>, <style>, <template>, <rt> or <rp> is not page text, but CDATA sections are, even
+    there; comments, declarations and processing instructions are dropped; an end tag closes
+    the elements opened after its own, and one for a void element seen before ("<br></br>") is
+    skipped.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)  # references are resolved as BeautifulSoup does
+        self.strings: list[str] = []
+        self._pieces: list[str] = []  # of the string being read
+        self._open: list[str] = []  # open elements, innermost last
+        self._open_count: Counter[str] = Counter()
+        self._voids_closed: Counter[str] = Counter()  # each skips one later end tag
+        self._hiding = 0  # open elements from _HIDDEN_TEXT_ELEMENTS
+        self._keeping_whitespace = 0  # open elements from _WHITESPACE_ELEMENTS
+
+    def close(self) -> None:
+        # feed() parsed all it could; what is left begins with markup still open where the text
+        # ends: "<a " or "<!--" with no ">" after it, or "&amp" ending the text. With a "<" in
+        # there, html.parser's close() searches the rest again from every "<": quadratic time
+        # (CVE-2025-6069). So such a rest is text; close() keeps open markup as text too, but
+        # only up to the next ">", and parses on after it.
+        if "<" in self.rawdata:
+            self.handle_data(self.rawdata)
+            self.rawdata = ""
+        super().close()
+        self._end_string()
+
+    def _end_string(self, cdata: bool = False) -> None:
+        if not self._pieces:
+            return
+        string = "".join(self._pieces)
+        self._pieces.clear()
+        if not self._keeping_whitespace and not string.strip(BeautifulSoup.ASCII_SPACES):
+            string = "\n" if "\n" in string else " "
+        if cdata or not self._hiding:
+            self.strings.append(string)
+
+    def _open_element(self, name: str) -> None:
+        self._open.append(name)
+        self._open_count[name] += 1
+        self._hiding += name in _HIDDEN_TEXT_ELEMENTS
+        self._keeping_whitespace += name in _WHITESPACE_ELEMENTS
+
+    def _close_element(self, name: str) -> None:
+        if not self._open_count[name]:
+            return
+        closed = None
+        while closed != name:
+            closed = self._open.pop()
+            self._open_count[closed] -= 1
+            self._hiding -= closed in _HIDDEN_TEXT_ELEMENTS
+            self._keeping_whitespace -= closed in _WHITESPACE_ELEMENTS
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._end_string()
+        self._open_element(tag)
+        if tag in _VOID_ELEMENTS:
+            self._close_element(tag)
+            self._voids_closed[tag] += 1
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._end_string()
+        self._open_element(tag)
+        self._close_element(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._voids_closed[tag]:
+            self._voids_closed[tag] -= 1
+        else:
+            self._end_string()
+            self._close_element(tag)
+
+    def handle_data(self, data: str) -> None:
+        self._pieces.append(data)
+
+    def handle_entityref(self, name: str) -> None:
+        self._pieces.append(_ENTITIES.get(name, "&" + name))
+
+    def handle_charref(self, name: str) -> None:
+        hexadecimal = name[0] in "xX"
+        digits = (name[1:] if hexadecimal else name).lstrip("0") or "0"
+        # Nine digits are past U+10FFFF anyway, and int() refuses decimal numerals of over
+        # 4,300 digits: BeautifulSoup raised ValueError on them.
+        number = int(digits, 16 if hexadecimal else 10) if len(digits) < 9 else _OUTSIDE_UNICODE
+        self._pieces.append(UnicodeDammit.numeric_character_reference(number)[0])
+
+    def handle_comment(self, data: str) -> None:
+        self._end_string()
+
+    handle_decl = handle_pi = handle_comment
+
+    def unknown_decl(self, data: str) -> None:
+        self._end_string()
+        if data[:6].upper() == "CDATA[":
+            self._pieces.append(data[6:])
+            self._end_string(cdata=True)
 
 
 class Tokenizer:

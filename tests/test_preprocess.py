@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup, ParserRejectedMarkup
+from bs4.builder._htmlparser import BeautifulSoupHTMLParser, HTMLParserTreeBuilder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nltk.stem.porter import PorterStemmer
@@ -158,16 +159,37 @@ def test_one_megabyte_word_is_tokenized_quickly():
     assert tokens[0].startswith("abab")
 
 
-# --- strip_html: BeautifulSoup's text, with a fast path ------------------------------------
-# strip_html turns every "<br />" into a space first, then calls BeautifulSoup only if any
-# other markup is left. The fast path must give exactly BeautifulSoup's words.
+# --- strip_html: BeautifulSoup's text, in linear time --------------------------------------
+# strip_html turns every "<br />" into a space first and returns text with no other markup as
+# it is. Other text gets what BeautifulSoup(text, "html.parser").get_text(" ") gives, read from
+# html.parser's events without BeautifulSoup's tree, with one change: markup still open where
+# the text ends stays text (html.parser's close() is quadratic there, CVE-2025-6069).
 
 LINE_BREAK = "<br />"
 OTHER_MARKUP = re.compile(r"<[A-Za-z/!?]|&[#A-Za-z]")
 
 
+class _OpenMarkupAsText(BeautifulSoupHTMLParser):
+    """BeautifulSoup's parser with strip_html's one change: markup open at the end is text."""
+
+    def close(self) -> None:
+        if "<" in self.rawdata:
+            self.handle_data(self.rawdata)
+            self.rawdata = ""
+        super().close()
+
+
+class _OpenMarkupAsTextBuilder(HTMLParserTreeBuilder):
+    def feed(self, markup: str) -> None:
+        super().feed(markup, _parser_class=_OpenMarkupAsText)
+
+
+def _soup_text(text: str) -> str:
+    return BeautifulSoup(text, "html.parser").get_text(" ")
+
+
 def _soup_tokens(text: str) -> list[str]:
-    return TOKEN.findall(BeautifulSoup(text, "html.parser").get_text(" ").lower())
+    return TOKEN.findall(_soup_text(text).lower())
 
 
 def _our_tokens(text: str) -> list[str]:
@@ -195,15 +217,37 @@ TRICKY_MARKUP = [
     "\r\nline\rbreaks\x00",
 ]
 
+# Each exercises one of BeautifulSoup's rules that strip_html keeps.
+NORMAL_MARKUP = [
+    "<p>First paragraph.</p>\n<p>Second, <i>in italics</i> and <b>bold</b>.</p>",
+    "<p>one<p>two<p>three",
+    "<SPOILER>The butler did it.</SPOILER> Great <EM>movie</em>!",
+    "<a href=\"http://example.com/?a=1&b=2\" title='t'>link</a> text",
+    "<pre>  kept   as is  </pre> <pre> </pre><p> </p>\n<p>\n\t</p><textarea>\n</textarea>x",
+    "before<script>var a = '<b>x</b>';</script>after<style>p {}</style>end",
+    "<ruby>kan<rt>k</rt><rp>(</rp></ruby> <template><p>hidden</p></template>shown",
+    "<div><rt>hidden <b>nested</b></div> shown again",
+    "<rt>hidden <![CDATA[kept]]> hidden",
+    "<![CDATA[  ]]> <!-- comment --> <!DOCTYPE html> <?xml version='1.0'?> <!bogus>",
+    "a<br>b</br>c<hr>d<img src=x>e</img>f<br/>g</br>h",
+    "<b><i>unclosed b and i</b> after</i> end",
+    "&lt;tag&gt; &amp;amp; &eacute;&#233;&#xE9; &#128;&#150; &#x110000; &#0; &#xD800;",
+    "Tom &amp Jerry &notanentity; &A; &c. A&B",
+    "  <i> </i>  \n  <b>\n</b>",
+]
 
-@pytest.mark.parametrize("text", TRICKY_MARKUP)
-def test_strip_html_gives_beautifulsoups_words(text: str):
+
+@pytest.mark.parametrize("text", TRICKY_MARKUP + NORMAL_MARKUP)
+def test_strip_html_is_beautifulsoups_text(text: str):
+    assert strip_html(text) == _soup_text(text.replace(LINE_BREAK, " "))
     assert _our_tokens(text) == _soup_tokens(text)
 
 
-def test_strip_html_gives_beautifulsoups_words_on_real_reviews():
+def test_strip_html_is_beautifulsoups_text_on_real_reviews():
     for review in _sample_reviews():
-        assert _our_tokens(review["text"]) == _soup_tokens(review["text"]), review["file"]
+        text = review["text"]
+        assert strip_html(text) == _soup_text(text.replace(LINE_BREAK, " ")), review["file"]
+        assert _our_tokens(text) == _soup_tokens(text), review["file"]
 
 
 def test_line_breaks_separate_words_even_where_html_parser_would_keep_them_as_text():
@@ -217,27 +261,22 @@ def test_line_breaks_separate_words_even_where_html_parser_would_keep_them_as_te
 _MARKUP_PIECES = st.sampled_from(
     ["<", ">", "/", "!", "-", "--", "?", "&", "#", ";", "[", "]", " ", "\n", "'", '"', "=",
      "br", "BR", "b", "i", "p", "x", "3", "amp", "lt", "copy", "CDATA", "script", LINE_BREAK,
-     "é", "😍"]
+     "é", "😍", "pre", "rt", "style", "template", "hr", "x41", "150", "DOCTYPE", "\t"]
 )  # fmt: skip
 
 
-def _soup_tokens_or_none(text: str) -> list[str] | None:
-    try:
-        return _soup_tokens(text)
-    except ParserRejectedMarkup:  # strip_html copes with these: see below
-        return None
-
-
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(st.lists(_MARKUP_PIECES, max_size=40).map("".join))
 def test_strip_html_is_beautifulsoup_after_line_breaks(text: str):
-    tokens = _our_tokens(text)
     separated = text.replace(LINE_BREAK, " ")
     if OTHER_MARKUP.search(separated) is None:  # the fast path
-        assert tokens == _soup_tokens(text)
-    expected = _soup_tokens_or_none(separated)
-    if expected is not None:
-        assert tokens == expected
+        assert _our_tokens(text) == _soup_tokens(text)
+        return
+    try:
+        expected = BeautifulSoup(separated, builder=_OpenMarkupAsTextBuilder()).get_text(" ")
+    except ParserRejectedMarkup:  # strip_html copes with these: see below
+        expected = separated
+    assert strip_html(text) == expected
 
 
 @pytest.mark.parametrize("text", ["<![ ", "<![<![", "review <![x]]> text", "<![<"])
@@ -246,6 +285,54 @@ def test_markup_the_html_parser_rejects_still_gives_words(text: str):
         BeautifulSoup(text, "html.parser")
     assert _our_tokens(text) == TOKEN.findall(text.lower())
     assert isinstance(tokenize(text), list)
+
+
+def test_markup_open_at_the_end_stays_text():
+    text = "Good <!-- never closed, then <i>italics</i> film"
+    assert strip_html(text) == text
+    # BeautifulSoup takes "<!-- ... <i>" as text too, but parses on after that ">".
+    assert _soup_text(text) == "Good <!-- never closed, then <i>italics  film"
+    # The one IMDB review with markup open at its end reads the same either way.
+    assert strip_html("I loved it </3") == _soup_text("I loved it </3") == "I loved it </3"
+
+
+# Repeated with no ">" after them: html.parser's close() looked for the ">" again from every
+# "<", so 20 KB of "<a " took seconds and a megabyte would take hours (CVE-2025-6069).
+OPEN_MARKUP = ["<a ", "<a b='", "<a/", "<!--", "</", "</a", "<?", "<![CDATA[", "<![if ", "</script"]
+
+
+@pytest.mark.parametrize("unit", OPEN_MARKUP)
+@pytest.mark.parametrize("prefix", ["A review. ", "&#; "])  # a broken "&#" goes to close() early
+def test_a_megabyte_of_open_markup_is_stripped_quickly_and_kept_as_text(prefix: str, unit: str):
+    text = prefix + unit * (1_000_000 // len(unit))
+    started = time.perf_counter()
+    assert strip_html(text) == text
+    assert time.perf_counter() - started < 5
+
+
+def test_deep_nesting_is_stripped_quickly():
+    # BeautifulSoup linked each node in time proportional to the depth: minutes for this.
+    depth = 25_000
+    text = "<b>" * depth + "word<i></i>" * depth
+    started = time.perf_counter()
+    assert strip_html(text) == " ".join(["word"] * depth)
+    assert time.perf_counter() - started < 5
+
+
+def test_end_tags_after_many_void_elements_are_stripped_quickly():
+    # BeautifulSoup looked each end tag up in a list of the void elements seen: ~10 s here.
+    count = 30_000
+    text = "<br>" * count + "</p>" * count + "end"
+    started = time.perf_counter()
+    assert strip_html(text) == "end"
+    assert time.perf_counter() - started < 5
+
+
+def test_a_numeric_reference_too_long_for_int_is_a_replacement_character():
+    with pytest.raises(ValueError, match="4300 digits"):  # BeautifulSoup fails
+        _soup_text("&#" + "9" * 5_000 + ";")
+    assert strip_html("a &#" + "9" * 5_000 + "; b") == "a \ufffd b"
+    assert strip_html("&#" + "0" * 5_000 + "65;") == _soup_text("&#" + "0" * 4_000 + "65;") == "A"
 
 
 # --- The seed's output ----------------------------------------------------------------------
