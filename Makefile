@@ -59,7 +59,8 @@ test: setup lint
 bench: setup
 	$(BIN)/python bench/prepare_speed.py
 	$(BIN)/python bench/model_accuracy.py
-	$(BIN)/python bench/serving_latency.py
+	$(BIN)/python bench/serving_latency.py --model artifacts/bench/model/model.tar.gz
+	$(BIN)/python bench/soak.py --model artifacts/bench/model/model.tar.gz
 
 synth: setup
 	npx cdk synth --all --quiet
