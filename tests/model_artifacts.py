@@ -36,9 +36,7 @@ def write_model_dir(directory: Path) -> Path:
     tokenizer = Tokenizer(settings)
     stems = {word: tokenizer(word)[0] for word in POSITIVE_WORDS + NEGATIVE_WORDS + NEUTRAL_WORDS}
     vocabulary = Vocabulary(list(stems.values()), settings)
-    config = train.NetworkConfig(
-        vocabulary_size=len(vocabulary), embedding_dim=4, hidden_dim=3
-    )
+    config = train.NetworkConfig(vocabulary_size=len(vocabulary), embedding_dim=4, hidden_dim=3)
     torch.manual_seed(0)
     network = train.SentimentNetwork(config).eval()
     with torch.no_grad():
