@@ -231,6 +231,9 @@ def test_ctrl_enter_submits_and_negative_confidence_is_one_minus_score(open_page
     assert page.evaluate("document.activeElement.id") == "review"
 
     page.keyboard.type("An awful, tedious film.")
+    # Until config.json has loaded the form is not ready (its button disabled) and the
+    # shortcut, like the button, does nothing: wait as a user would see it.
+    page.wait_for_selector("#submit:enabled")
     page.keyboard.press("Control+Enter")
 
     page.locator("#result").wait_for(state="visible")
