@@ -314,8 +314,11 @@ def main() -> int:
     args = _arguments()
     texts, source = load_reviews(args.source, args.reviews, args.seed)
     words = [len(text.split()) for text in texts]
-    # A kill ends the run the way Ctrl+C does: load stopped, then the stack.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # A kill ends the run the way Ctrl+C does: load stopped, then the stack. SIGINT too is set
+    # here: a process started with it ignored (a background job of a script, some test
+    # runners) inherits that, and Python then leaves it ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
     with tempfile.TemporaryFile() as log:
         try:
             result = soak(args, [review_body(text) for text in texts], log)
