@@ -41,13 +41,16 @@ def frequent_bigrams(split: EncodedSplit, vocabulary_size: int, min_reviews: int
 def presence(
     network: SentimentNetwork, split: EncodedSplit, batch_size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(review index, feature id) of every distinct n-gram feature in every review."""
+    """(review index, feature id) of every distinct n-gram feature in every review, on the CPU."""
+    device = network.bigram_keys.device  # the lookup runs where the network is (CUDA or not)
     reviews, features = [], []
     for indices in bucketed_batches(split.lengths, batch_size):
         ids, lengths = padded_batch(split, indices)
         present = unique_per_row(
-            network.ngram_features(torch.from_numpy(ids), torch.from_numpy(lengths))
-        )
+            network.ngram_features(
+                torch.from_numpy(ids).to(device), torch.from_numpy(lengths).to(device)
+            )
+        ).cpu()
         row, column = present.nonzero(as_tuple=True)
         reviews.append(torch.from_numpy(indices)[row])
         features.append(present[row, column])
