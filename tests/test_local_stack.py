@@ -40,7 +40,7 @@ from local_stack_harness import (
 
 from lambda_src.predict_api import DEFAULT_MAX_REVIEW_CHARS
 from sentiment import PROJECT_ROOT, inference_toolkit
-from sentiment.local_stack import DEFAULT_ENDPOINT_NAME
+from sentiment.local_stack import API_EMULATOR_GLIBC_TUNABLES, DEFAULT_ENDPOINT_NAME
 from sentiment.model_loader import JSON, served_artifact
 from sentiment.packaging import file_sha256
 from stacks.web_page import content_security_policy
@@ -537,6 +537,13 @@ def test_an_endpoint_not_in_service_is_unavailable(api_before: Any, stack: Runni
     url = api_before(stack.endpoint_url, "not-deployed-yet")
 
     assert_documented_error(post_review(url, PROBE), 503, "endpoint_unavailable")
+
+
+def test_the_api_emulator_runs_without_glibcs_per_thread_cache(stack: RunningStack) -> None:
+    # What keeps its memory flat under a soak (see API_EMULATOR_GLIBC_TUNABLES).
+    environment = psutil.Process(stack.tier_pid("api_emulator")).environ()
+
+    assert environment["GLIBC_TUNABLES"].startswith(API_EMULATOR_GLIBC_TUNABLES)
 
 
 # --- shutdown -------------------------------------------------------------------------------
