@@ -113,7 +113,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="keep the bigrams found in at least this many training reviews (0: no bigrams)",
     )
     add("--ngram-c", type=float, default=0.2, help="n-gram branch inverse L2 strength (C)")
-    add("--word2vec-epochs", type=int, default=5, help="0 starts from random embeddings")
+    add("--word2vec-epochs", type=int, default=10, help="0 starts from random embeddings")
     add("--patience", type=int, default=1, help="epochs without a better validation loss")
     add("--seed", type=int, default=13)
     add("--threads", type=int, default=0, help="CPU threads; 0 uses every core")
