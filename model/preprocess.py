@@ -36,7 +36,31 @@ NEGATIONS = frozenset(
     }
 )
 
+# Words that open a negation's scope beyond NEGATIONS: "n't" is spelled out as " not" first,
+# and visitors often type contractions without the apostrophe.
+_NEGATION_OPENERS = NEGATIONS | {
+    *("never", "cannot", "dont", "didnt", "doesnt", "isnt", "wasnt", "arent", "werent"),
+    *("cant", "wont", "couldnt", "wouldnt", "shouldnt", "havent", "hasnt", "hadnt", "aint"),
+}
+# "not only X but Y" praises X: no scope opens.
+_NOT_NEGATING = frozenset({"only", "just"})
+# Stopwords that carry the structure of an opinion: contrast ("but"), degree ("too",
+# "very", "most") and limitation ("only", "few"). Kept by measurement (README, Model).
+SENTIMENT_STRUCTURE_WORDS = (
+    *("but", "against", "too", "very", "only", "few", "more", "most", "so", "than", "again"),
+    *("off", "over", "same", "just", "all", "such", "should"),
+)
+# A negation's scope: the words after it up to clause punctuation, a contrast or the next
+# negation.
+NEGATED_PREFIX = "not_"
+_SCOPE_ENDS = frozenset({".", ",", "!", "?", ";", ":", "(", ")", "but"})
+# Anchored on the apostrophe, so the search skips along the text quickly.
+_CONTRACTED_NOT = re.compile(r"n['\u2019]t(?![a-z0-9])")
+# What "can't", "won't", "shan't" and "ain't" leave before the " not": not words.
+_NOT_STEMS = frozenset({"ca", "wo", "sha", "ai"})
+
 _TOKEN = re.compile(r"[a-z0-9]+")
+_TOKEN_OR_PUNCTUATION = re.compile(r"[a-z0-9]+|[.,!?;:()]")
 # Markup that BeautifulSoup would change: a tag, a comment, a declaration or an entity.
 # Text without it parses to itself, so only such text pays for the parser.
 _MARKUP = re.compile(r"<[A-Za-z/!?]|&[#A-Za-z]")
@@ -58,6 +82,10 @@ class PreprocessingSettings:
 
     stopwords: tuple[str, ...] = field(default_factory=lambda: tuple(load_stopwords()))
     keep_negations: bool = True
+    # Stopwords kept all the same (see SENTIMENT_STRUCTURE_WORDS).
+    kept_stopwords: tuple[str, ...] = SENTIMENT_STRUCTURE_WORDS
+    # "n't" read as "not", and each word in a negation's scope stemmed with NEGATED_PREFIX.
+    negation_scope: bool = True
     max_length: int = 500
     stemmer: str = "nltk-porter"
 
@@ -69,15 +97,29 @@ class PreprocessingSettings:
 
     @property
     def dropped_words(self) -> frozenset[str]:
-        dropped = frozenset(self.stopwords)
+        dropped = frozenset(self.stopwords) - frozenset(self.kept_stopwords)
+        if self.negation_scope:
+            dropped |= _NOT_STEMS
         return dropped - NEGATIONS if self.keep_negations else dropped
 
     def to_json(self) -> dict:
-        return {**asdict(self), "stopwords": list(self.stopwords)}
+        return {
+            **asdict(self),
+            "stopwords": list(self.stopwords),
+            "kept_stopwords": list(self.kept_stopwords),
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> PreprocessingSettings:
-        return cls(**{**data, "stopwords": tuple(data["stopwords"])})
+        # Vocabularies saved before a setting existed were made without it.
+        data = {"kept_stopwords": (), "negation_scope": False, **data}
+        return cls(
+            **{
+                **data,
+                "stopwords": tuple(data["stopwords"]),
+                "kept_stopwords": tuple(data["kept_stopwords"]),
+            }
+        )
 
 
 def strip_html(text: str) -> str:
@@ -221,22 +263,53 @@ class Tokenizer:
         self.settings = settings
         self._dropped = settings.dropped_words
         self._stemmer = PorterStemmer()
-        # Stemming is the slow step and a corpus repeats the same few thousand words.
-        self._stems: dict[str, str] = {}
+        # Stemming is the slow step and a corpus repeats the same few thousand words: each
+        # word's token is cached, "" for a dropped word.
+        self._tokens: dict[str, str] = {}
+        self._negations = _NEGATION_OPENERS - self._dropped
 
-    def _stem(self, word: str) -> str:
-        stem = self._stems.get(word)
-        if stem is None:
-            if len(self._stems) >= _STEM_CACHE_LIMIT:
-                self._stems.clear()
-            stem = self._stems[word] = self._stemmer.stem(word)
-        return stem
+    def _token(self, word: str) -> str:
+        if len(self._tokens) >= _STEM_CACHE_LIMIT:
+            self._tokens.clear()
+        dropped = word in self._dropped or not word[0].isalnum()  # or punctuation
+        token = self._tokens[word] = "" if dropped else self._stemmer.stem(word)
+        return token
+
+    def _tokens_of(self, words: list[str]) -> list[str]:
+        """Each word's token, "" where it is dropped."""
+        tokens = list(map(self._tokens.get, words))
+        if None in tokens:
+            tokens = [
+                self._token(word) if token is None else token
+                for word, token in zip(words, tokens, strict=True)
+            ]
+        return tokens
 
     def __call__(self, text: str) -> list[str]:
-        dropped = self._dropped
-        stem = self._stem
-        words = _TOKEN.findall(strip_html(text).lower())
-        return [stem(word) for word in words if word not in dropped]
+        text = strip_html(text).lower()
+        if not self.settings.negation_scope:
+            return list(filter(None, self._tokens_of(_TOKEN.findall(text))))
+        if "n't" in text or "n\u2019t" in text:
+            text = _CONTRACTED_NOT.sub(" not", text)
+        pieces = _TOKEN_OR_PUNCTUATION.findall(text)
+        tokens = self._tokens_of(pieces)
+        if not self._negations.isdisjoint(pieces):
+            self._mark_negation_scopes(pieces, tokens)
+        return list(filter(None, tokens))
+
+    def _mark_negation_scopes(self, pieces: list[str], tokens: list[str]) -> None:
+        """Prefix the tokens after each negation, up to the end of its scope."""
+        negations = self._negations
+        for start in [index for index, piece in enumerate(pieces) if piece in negations]:
+            end = start + 1
+            if end < len(pieces) and pieces[end] in _NOT_NEGATING:
+                continue
+            while end < len(pieces) and pieces[end] not in _SCOPE_ENDS:
+                if pieces[end] in negations:
+                    break
+                if tokens[end]:
+                    tokens[end] = NEGATED_PREFIX + tokens[end]
+                end += 1
 
 
 class Vocabulary:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,11 @@ SAMPLE_REVIEWS = Path(__file__).with_name("data") / "sample_reviews.json"
 TOKEN = re.compile(r"[a-z0-9]+")
 
 
-# The default keeps negations; the seed's stopword list drops them.
-tokenize = Tokenizer(PreprocessingSettings())
-tokenize_like_seed = Tokenizer(PreprocessingSettings(keep_negations=False))
+# Word by word, as the first release read reviews: negations kept, the seed's stopword list
+# drops them. The default's negation scopes and kept stopwords: tests/test_negation_scope.py.
+WORD_BY_WORD = PreprocessingSettings(kept_stopwords=(), negation_scope=False)
+tokenize = Tokenizer(WORD_BY_WORD)
+tokenize_like_seed = Tokenizer(replace(WORD_BY_WORD, keep_negations=False))
 
 
 def _sample_reviews() -> list[dict]:
