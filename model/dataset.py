@@ -63,6 +63,34 @@ class EncodedSplit:
         return cls(ids, lengths, None if labels is None else np.asarray(labels, dtype=np.int8))
 
 
+def concatenate(splits: list[EncodedSplit]) -> EncodedSplit:
+    """The reviews of every split, one split after another."""
+    labels = [split.labels for split in splits]
+    return EncodedSplit(
+        np.concatenate([split.ids for split in splits]),
+        np.concatenate([split.lengths for split in splits]),
+        None if any(label is None for label in labels) else np.concatenate(labels),
+    )
+
+
+def short_crops(
+    split: EncodedSplit, per_review: int, max_words: int, rng: np.random.Generator
+) -> EncodedSplit:
+    """`per_review` windows of 1 to `max_words` consecutive words from each review, labeled
+    as the review: inputs of the length people type into the page, from real reviews.
+
+    A review no longer than a window is taken whole; an empty one gives none.
+    """
+    reviews = np.repeat(np.flatnonzero(split.lengths > 0), per_review)
+    count = len(reviews)
+    lengths = split.lengths[reviews].astype(np.int64)
+    sizes = np.minimum(rng.integers(1, max_words + 1, size=count), lengths)
+    starts = split.offsets[reviews] + (rng.random(count) * (lengths - sizes + 1)).astype(np.int64)
+    positions = np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(sizes.sum())
+    labels = None if split.labels is None else split.labels[reviews]
+    return EncodedSplit(split.ids[positions], sizes.astype(np.int32), labels)
+
+
 def write_split(split: EncodedSplit, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     np.save(directory / _IDS, split.ids, allow_pickle=False)

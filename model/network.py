@@ -31,6 +31,8 @@ class NetworkConfig:
     dropout: float = 0.4
     # How many bigrams the n-gram branch knows; training picks them from its reviews.
     bigrams: int = 0
+    # Whether the fusion also reads the review's length (see SentimentNetwork.fusion_inputs).
+    length_aware_fusion: bool = True
 
     def __post_init__(self) -> None:
         for name in ("vocabulary_size", "embedding_dim", "hidden_dim", "layers"):
@@ -46,7 +48,12 @@ class NetworkConfig:
 
     @classmethod
     def from_json(cls, data: dict) -> NetworkConfig:
-        return cls(**data)
+        # Artifacts saved before the setting existed fuse the two logits alone.
+        return cls(**{"length_aware_fusion": False, **data})
+
+    @property
+    def fusion_width(self) -> int:
+        return 5 if self.length_aware_fusion else 2
 
 
 def bigram_keys(ids: torch.Tensor, vocabulary_size: int) -> torch.Tensor:
@@ -56,9 +63,13 @@ def bigram_keys(ids: torch.Tensor, vocabulary_size: int) -> torch.Tensor:
 
 def reverse_within_lengths(values: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Each row's first `length` steps in reverse order; padding stays where it is."""
-    steps = torch.arange(values.size(1), device=values.device)[None, :]
-    source = torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)
-    return values.gather(1, source.unsqueeze(-1).expand_as(values))
+    batch, steps = values.shape[:2]
+    positions = torch.arange(steps, device=values.device)[None, :]
+    source = torch.where(positions < lengths[:, None], lengths[:, None] - 1 - positions, positions)
+    # Whole steps moved with index_select: gather, element by element, took 5 to 25 times longer
+    # on CPU (a tenth of the network's time on a batch of 64).
+    source = source + steps * torch.arange(batch, device=values.device)[:, None]
+    return values.reshape(batch * steps, -1).index_select(0, source.view(-1)).view_as(values)
 
 
 class BidirectionalLSTM(nn.Module):
@@ -120,9 +131,10 @@ class SentimentNetwork(nn.Module):
         self.register_buffer("ngram_ratios", torch.zeros(features))
         self.ngram_bias = nn.Parameter(torch.zeros(1))
         # Fusion of the two branch logits; starts as the LSTM alone.
-        self.fusion = nn.Linear(2, 1)
+        self.fusion = nn.Linear(config.fusion_width, 1)
         with torch.no_grad():
-            self.fusion.weight.copy_(torch.tensor([[1.0, 0.0]]))
+            self.fusion.weight.zero_()
+            self.fusion.weight[0, 0] = 1.0
             self.fusion.bias.zero_()
 
     def lstm_logit(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -160,9 +172,24 @@ class SentimentNetwork(nn.Module):
     def branch_logits(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return torch.stack([self.lstm_logit(ids, lengths), self.ngram_logit(ids, lengths)], dim=1)
 
+    def fusion_inputs(self, branches: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """What the fusion reads: the two branch logits and, when length-aware, the same
+        scaled by 1/sqrt(length) and that scale alone.
+
+        A short review gives the branches little to add up, and the n-gram branch's bias
+        was fitted on whole reviews; the length terms let the fusion, fitted on whole
+        reviews and short crops of them, weigh and calibrate the branches by length.
+        """
+        if not self.config.length_aware_fusion:
+            return branches
+        scale = lengths.to(branches.dtype).clamp(min=1).rsqrt()[:, None]
+        return torch.cat([branches, branches * scale, scale], dim=1)
+
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """One logit per review (positive > 0). `ids` is padded with 0; every length ≥ 1."""
-        return self.fusion(self.branch_logits(ids, lengths)).squeeze(1)
+        """One calibrated logit per review (positive > 0). `ids` is padded with 0; every
+        length ≥ 1."""
+        inputs = self.fusion_inputs(self.branch_logits(ids, lengths), lengths)
+        return self.fusion(inputs).squeeze(1)
 
 
 def unique_per_row(features: torch.Tensor) -> torch.Tensor:

@@ -6,10 +6,13 @@ tarball with hyperparameters as `--name value` arguments and paths in SM_* varia
 
 1. word2vec embeddings from the training and unlabeled reviews (network.py explains
    the two branches),
-2. the n-gram branch: naive-Bayes ratios, then its weights, early-stopped,
-3. the LSTM branch, epoch by epoch, with a cosine learning-rate schedule, early
-   stopping on validation loss, and a checkpoint after every epoch,
-4. the fusion weights, fitted on the validation split,
+2. the n-gram branch: naive-Bayes ratios from the whole reviews, then its weights,
+   fitted on the reviews and short crops of them (dataset.short_crops),
+3. the LSTM branch on the reviews and their crops, epoch by epoch, with a cosine
+   learning-rate schedule, early stopping on validation loss, and a checkpoint after
+   every epoch,
+4. the fusion weights, fitted on the validation reviews and their crops: the fusion
+   also calibrates the score, by length,
 5. the test split's evaluation, and the model directory SageMaker tars into
    model.tar.gz: weights, settings, vocabulary and the inference code.
 
@@ -33,7 +36,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from dataset import VOCABULARY_FILE, EncodedSplit, bucketed_batches, padded_batch, read_split
+from dataset import (
+    VOCABULARY_FILE,
+    EncodedSplit,
+    bucketed_batches,
+    concatenate,
+    padded_batch,
+    read_split,
+    short_crops,
+)
 from network import NetworkConfig, SentimentNetwork
 from ngram_fit import frequent_bigrams, logistic_regression, naive_bayes_ratios, presence
 from preprocess import Vocabulary
@@ -114,6 +125,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     add("--ngram-c", type=float, default=0.2, help="n-gram branch inverse L2 strength (C)")
     add("--word2vec-epochs", type=int, default=10, help="0 starts from random embeddings")
+    add(
+        "--crops-per-review",
+        type=int,
+        default=1,
+        help="short windows cut from each review to train and calibrate on (0: none)",
+    )
+    add("--crop-max-words", type=int, default=30, help="longest window, in words the model reads")
     add("--patience", type=int, default=1, help="epochs without a better validation loss")
     add("--seed", type=int, default=13)
     add("--threads", type=int, default=0, help="CPU threads; 0 uses every core")
@@ -187,6 +205,17 @@ class Trainer:
         for name, split in (("train", self.train), ("validation", self.validation)):
             if split.labels is None or len(split) == 0:
                 raise ValueError(f"the {name} channel has no labeled reviews")
+        # What visitors type is one to three sentences: the model learns from and is
+        # calibrated on short windows of the reviews as well as the whole reviews.
+        self.train_crops, self.validation_crops = (
+            short_crops(split, args.crops_per_review, args.crop_max_words, rng)
+            for split, rng in (
+                (self.train, np.random.default_rng([args.seed, 3])),
+                (self.validation, np.random.default_rng([args.seed, 4])),
+            )
+        )
+        self.train_and_crops = concatenate([self.train, self.train_crops])
+        self.validation_and_crops = concatenate([self.validation, self.validation_crops])
         if args.ngram_c <= 0:
             raise ValueError(f"--ngram-c must be positive, got {args.ngram_c}")
         bigrams = (
@@ -279,14 +308,18 @@ class Trainer:
         reviews, features = presence(network, self.train, self.args.batch_size)
         positive = torch.from_numpy(self.train.labels.astype(bool))[reviews]
         feature_count = config.vocabulary_size + config.bigrams
+        # The ratios count whole reviews; the weights also fit the crops, so that a
+        # short text's few features are weighed as a short text's.
         ratios = naive_bayes_ratios(features, positive, feature_count)
+        fitted = self.train_and_crops
+        reviews, features = presence(network, fitted, self.args.batch_size)
         design = torch.sparse_coo_tensor(
             torch.stack([reviews, features]),
             ratios[features],
-            (len(self.train), feature_count),
+            (len(fitted), feature_count),
             check_invariants=False,  # built from valid indices just above
         )
-        fit = logistic_regression(design, torch.from_numpy(self.train.labels), self.args.ngram_c)
+        fit = logistic_regression(design, torch.from_numpy(fitted.labels), self.args.ngram_c)
         with torch.no_grad():
             network.ngram_ratios.copy_(ratios)
             network.ngram_weights.weight.copy_(fit.weights[:, None])
@@ -358,10 +391,10 @@ class Trainer:
             torch.manual_seed(args.seed * 1000 + epoch)
             rng = np.random.default_rng([args.seed, 2, epoch])
             started = time.perf_counter()
-            train_loss = self._epoch(self.train, lstm_logit, step, rng)
+            train_loss = self._epoch(self.train_and_crops, lstm_logit, step, rng)
             val_loss, val_accuracy = _scores(
-                self._logits(self.validation, network.lstm_logit),
-                self.validation.labels,
+                self._logits(self.validation_and_crops, network.lstm_logit),
+                self.validation_and_crops.labels,
             )
             self.state["history"].append(
                 {
@@ -392,20 +425,33 @@ class Trainer:
         if self.best_lstm is not None:
             network.load_state_dict(self.best_lstm)
 
-    def fit_fusion(self) -> None:
-        """The two-weight logistic regression over the branches' validation logits."""
+    def _fusion_inputs(self, split: EncodedSplit) -> torch.Tensor:
         network = self.network
-        branches = predict_logits(
-            network, self.validation, network.branch_logits, self.args.batch_size, self.device
-        )
-        targets = torch.from_numpy(self.validation.labels).float()
-        fusion = nn.Linear(2, 1)
+        branches = self._logits(split, network.branch_logits)
+        lengths = torch.from_numpy(np.maximum(split.lengths, 1))  # as dataset.padded_batch
+        return network.fusion_inputs(branches, lengths)
+
+    def fit_fusion(self) -> None:
+        """The fusion, a logistic regression over the branches' logits (and the length),
+        fitted on the validation reviews and their crops: it also calibrates the score."""
+        network = self.network
+        split = self.validation_and_crops
+        branches = self._fusion_inputs(split)
+        targets = torch.from_numpy(split.labels).float()
+        # Whole reviews and crops weigh the same, however many crops each review gives.
+        weights = torch.ones(len(split))
+        weights[len(self.validation) :] = len(self.validation) / max(1, len(self.validation_crops))
+        fusion = nn.Linear(self.config.fusion_width, 1)
         optimizer = torch.optim.LBFGS(fusion.parameters(), max_iter=200)
 
         def closure() -> torch.Tensor:
             optimizer.zero_grad()
             loss = (
-                nn.functional.binary_cross_entropy_with_logits(fusion(branches).squeeze(1), targets)
+                nn.functional.binary_cross_entropy_with_logits(
+                    fusion(branches).squeeze(1), targets, weight=weights
+                )
+                * len(split)
+                / weights.sum()
                 + 1e-3 * fusion.weight.square().sum()
             )
             loss.backward()
@@ -416,20 +462,22 @@ class Trainer:
             network.fusion.load_state_dict(fusion.state_dict())
 
     def evaluate(self) -> dict:
-        network, args = self.network, self.args
+        network = self.network
         results = {
             "validation_note": "the validation reviews share movies with the training "
             "reviews and the fusion weights are fitted on them: expect validation "
             "figures 0.5-2 points above test"
         }
         splits = {"validation": self.validation}
+        if len(self.validation_crops):
+            splits["validation_crops"] = self.validation_crops
         if self.paths.test is not None:
             splits["test"] = read_split(self.paths.test)
         for name, split in splits.items():
-            branches = predict_logits(
-                network, split, network.branch_logits, args.batch_size, self.device
-            )
-            fused = network.fusion(branches.to(self.device)).squeeze(1).detach().cpu()
+            inputs = self._fusion_inputs(split)
+            branches = inputs[:, :2]
+            with torch.no_grad():
+                fused = network.fusion(inputs.to(self.device)).squeeze(1).cpu()
             loss, accuracy = _scores(fused, split.labels)
             results[name] = {
                 "reviews": len(split),
@@ -439,6 +487,8 @@ class Trainer:
                 "ngram_accuracy": _scores(branches[:, 1], split.labels)[1],
             }
         values = {"val_accuracy": results["validation"]["accuracy"]}
+        if "validation_crops" in results:
+            values["val_crops_accuracy"] = results["validation_crops"]["accuracy"]
         if "test" in results:
             values |= {
                 "test_loss": results["test"]["loss"],

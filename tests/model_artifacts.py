@@ -41,7 +41,8 @@ def write_model_dir(directory: Path) -> Path:
     network = train.SentimentNetwork(config).eval()
     with torch.no_grad():
         # The n-gram branch alone decides: +2 per word of praise, -2 per word of scorn.
-        network.fusion.weight.copy_(torch.tensor([[0.0, 1.0]]))
+        network.fusion.weight.zero_()
+        network.fusion.weight[0, 1] = 1.0
         for word in POSITIVE_WORDS + NEGATIVE_WORDS:
             word_id = vocabulary.ids([stems[word]])[0]
             network.ngram_ratios[word_id] = 1.0 if word in POSITIVE_WORDS else -1.0

@@ -1,4 +1,4 @@
-"""The prepared split format: write, read back, and refuse what is corrupt or pickled."""
+"""The prepared split format: write, read back, refuse what is corrupt or pickled; short crops."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dataset import EncodedSplit, read_split, write_split
+from dataset import EncodedSplit, concatenate, read_split, short_crops, write_split
 
 REVIEWS = [[2, 3, 4], [], [5], [6, 7]]
 
@@ -71,3 +71,40 @@ def test_pickled_arrays_are_never_loaded(tmp_path: Path):
     np.save(tmp_path / "test" / "ids.npy", np.array([object()], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError, match=r"ids\.npy"):
         read_split(tmp_path / "test")
+
+
+def test_short_crops_are_windows_of_their_reviews_with_their_labels():
+    split = EncodedSplit.from_reviews(
+        [[2, 3, 4, 5, 6, 7], [], [8, 9], list(range(10, 40))], [1, 0, 0, 1]
+    )
+    crops = short_crops(split, per_review=5, max_words=4, rng=np.random.default_rng(3))
+    # The empty review gives none; every other gives five.
+    assert len(crops) == 15
+    sources = [0] * 5 + [2] * 5 + [3] * 5
+    for index, source in enumerate(sources):
+        window = crops.review(index).tolist()
+        review = split.review(source).tolist()
+        assert 1 <= len(window) <= 4
+        assert any(review[i : i + len(window)] == window for i in range(len(review)))
+        assert crops.labels[index] == split.labels[source]
+    assert crops.review(5).tolist() in ([8], [9], [8, 9])
+
+
+def test_short_crops_are_reproducible_and_vary_with_the_seed():
+    split = EncodedSplit.from_reviews([list(range(2, 60)) for _ in range(20)], [1, 0] * 10)
+
+    def ids(seed: int) -> list[int]:
+        return short_crops(split, 2, 30, np.random.default_rng(seed)).ids.tolist()
+
+    assert ids(1) == ids(1)
+    assert ids(1) != ids(2)
+
+
+def test_concatenated_splits_keep_every_review_in_order():
+    first = EncodedSplit.from_reviews([[2, 3], [4]], [1, 0])
+    second = EncodedSplit.from_reviews([[5, 6, 7]], [1])
+    both = concatenate([first, second])
+    assert [both.review(i).tolist() for i in range(3)] == [[2, 3], [4], [5, 6, 7]]
+    assert both.labels.tolist() == [1, 0, 1]
+    unlabeled = EncodedSplit.from_reviews([[8]], None)
+    assert concatenate([first, unlabeled]).labels is None

@@ -65,7 +65,8 @@ def _network(config: network.NetworkConfig, seed: int = 0) -> network.SentimentN
         model.ngram_ratios.uniform_(-1, 1)
         model.ngram_ratios[0] = 0.0
         model.ngram_weights.weight.uniform_(-1, 1)
-        model.fusion.weight.copy_(torch.tensor([[0.7, 0.6]]))
+        fusion = torch.tensor([[0.7, 0.6, 0.3, -0.2, 0.1]])
+        model.fusion.weight.copy_(fusion[:, : config.fusion_width])
     return model.eval()
 
 
