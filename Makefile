@@ -59,6 +59,7 @@ test: setup lint
 bench: setup
 	$(BIN)/python bench/prepare_speed.py
 	$(BIN)/python bench/model_accuracy.py
+	$(BIN)/python bench/behaviour.py --model artifacts/bench/model/model.tar.gz
 	$(BIN)/python bench/serving_latency.py --model artifacts/bench/model/model.tar.gz
 	$(BIN)/python bench/soak.py --model artifacts/bench/model/model.tar.gz
 

@@ -4,7 +4,9 @@ The prepared test split holds word ids; the endpoint receives text. So the raw t
 reviews are read from the IMDB source and sent, 64 to a request (the endpoint's largest
 batch), through the artifact's own inference handlers: input_fn → predict_fn →
 output_fn, preprocessing included. What is measured is what the endpoint answers, and
-how fast its handlers answer it.
+how fast its handlers answer it. The same path answers the short texts visitors type:
+the behaviour suite (behaviour.py) and the short-review check (short_reviews.py), with
+calibration (calibration.py) on the test reviews and on that check.
 
 With `--baseline`, a TF-IDF (unigrams and bigrams) logistic regression is fitted on the
 very training reviews the network learned from — the prepared dataset's manifest names
@@ -16,16 +18,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
-from dataset import VOCABULARY_FILE, read_split
 from matplotlib.figure import Figure
-from preprocess import Tokenizer, Vocabulary, strip_html
+from preprocess import strip_html
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
@@ -38,9 +40,22 @@ from sklearn.metrics import (
     roc_curve,
 )
 
+from sentiment import behaviour
+from sentiment.calibration import BINS, Reliability, calibration_figures, plot_reliability
+from sentiment.labeled_reviews import (
+    LabeledReviews,
+    check_matches_prepared,
+    read_reviews,
+    training_and_validation,
+)
 from sentiment.model_loader import JSON, ServedModel, served_artifact
 from sentiment.packaging import file_sha256
-from sentiment.prepare import MANIFEST_FILE, labeled_files, stratified_split
+from sentiment.short_reviews import (
+    ShortReviews,
+    short_review_description,
+    short_review_scores,
+    short_reviews,
+)
 
 REPORT_FILE = "evaluation.json"
 FIGURE_FILE = "evaluation.png"
@@ -49,70 +64,10 @@ TRAINING_REPORT_FILE = "evaluation.json"
 REQUEST_BATCH = 64  # the endpoint's largest batch (inference.MAX_BATCH)
 THRESHOLD = 0.5  # the endpoint says "positive" from this score up
 BASELINE_C = (1.0, 4.0, 16.0, 64.0)
-# Reviews per split preprocessed again to check that the source is the prepared one.
-_CHECKED_REVIEWS = 50
 VALIDATION_NOTE = (
     "validation reviews share movies with the training reviews: validation figures read "
     "0.5-2 points above test"
 )
-
-
-@dataclass(frozen=True)
-class LabeledReviews:
-    texts: list[str]
-    labels: np.ndarray  # 1 positive, 0 negative
-
-    def subset(self, indices: Sequence[int]) -> LabeledReviews:
-        return LabeledReviews([self.texts[i] for i in indices], self.labels[list(indices)])
-
-
-def read_reviews(root: Path, split: str) -> LabeledReviews:
-    """A labeled split of an aclImdb directory, in the order `sentiment prepare` reads it."""
-    files, labels = labeled_files(root, split)
-    # Decoded as `sentiment prepare` decodes them.
-    texts = [review.path.read_bytes().decode("utf-8", errors="replace") for review in files]
-    return LabeledReviews(texts, np.asarray(labels, dtype=np.int8))
-
-
-def check_matches_prepared(reviews: LabeledReviews, data_dir: Path, split: str) -> None:
-    """Refuse raw reviews other than those the prepared split was made from.
-
-    Number and labels must agree, and a sample of reviews spread over the split must
-    preprocess to exactly the prepared word ids: another corpus, or a split drawn
-    differently, fails it.
-    """
-    prepared = read_split(data_dir / split)
-    advice = "pass the --source that `sentiment prepare` read"
-    if len(prepared) != len(reviews.texts):
-        raise ValueError(
-            f"the IMDB source has {len(reviews.texts)} {split} reviews, {data_dir} was prepared "
-            f"from {len(prepared)}: {advice}"
-        )
-    if not np.array_equal(prepared.labels, reviews.labels):
-        raise ValueError(f"the IMDB source's {split} labels differ from {data_dir}'s: {advice}")
-    vocabulary = Vocabulary.load(data_dir / "train" / VOCABULARY_FILE)
-    tokenizer = Tokenizer(vocabulary.settings)
-    checked = np.linspace(0, len(prepared) - 1, num=min(len(prepared), _CHECKED_REVIEWS))
-    for index in checked.round().astype(int).tolist():
-        if vocabulary.ids(tokenizer(reviews.texts[index])) != prepared.review(index).tolist():
-            raise ValueError(
-                f"{split} review {index} of the IMDB source is not the one {data_dir} was "
-                f"prepared from: {advice}"
-            )
-
-
-def training_and_validation(
-    train: LabeledReviews, data_dir: Path
-) -> tuple[LabeledReviews, LabeledReviews]:
-    """The raw training reviews split as `sentiment prepare` split them for `data_dir`."""
-    manifest = json.loads((data_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
-    kept, held_out = stratified_split(
-        train.labels.tolist(), manifest["validation_fraction"], manifest["seed"]
-    )
-    training, validation = train.subset(kept), train.subset(held_out)
-    check_matches_prepared(training, data_dir, "train")
-    check_matches_prepared(validation, data_dir, "validation")
-    return training, validation
 
 
 @contextmanager
@@ -134,17 +89,29 @@ class EndpointAnswers:
     seconds: float
 
 
-def endpoint_answers(served: ServedModel, texts: Sequence[str]) -> EndpointAnswers:
-    """Every review sent through the handlers as JSON batches of REQUEST_BATCH."""
-    scores, positive = [], []
-    started = time.perf_counter()
+def endpoint_predictions(served: ServedModel, texts: Sequence[str]) -> list[dict]:
+    """The handlers' answer for every text, sent as JSON batches of REQUEST_BATCH."""
+    predictions = []
     for start in range(0, len(texts), REQUEST_BATCH):
         body = json.dumps({"reviews": list(texts[start : start + REQUEST_BATCH])}).encode()
         response, _ = served.invoke(body, JSON)
-        for prediction in json.loads(response)["predictions"]:
-            scores.append(prediction["score"])
-            positive.append(prediction["sentiment"] == "positive")
-    return EndpointAnswers(np.asarray(scores), np.asarray(positive), time.perf_counter() - started)
+        predictions.extend(json.loads(response)["predictions"])
+    return predictions
+
+
+def scores_and_decisions(predictions: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """The answers' scores, P(positive), and whether each said "positive"."""
+    scores = np.asarray([prediction["score"] for prediction in predictions], dtype=float)
+    positive = np.asarray([prediction["sentiment"] == "positive" for prediction in predictions])
+    return scores, positive.astype(bool)
+
+
+def endpoint_answers(served: ServedModel, texts: Sequence[str]) -> EndpointAnswers:
+    """Every review's score and decision from the handlers, and the time they took."""
+    started = time.perf_counter()
+    predictions = endpoint_predictions(served, texts)
+    seconds = time.perf_counter() - started
+    return EndpointAnswers(*scores_and_decisions(predictions), seconds)
 
 
 def classification_metrics(labels: np.ndarray, scores: np.ndarray, positive: np.ndarray) -> dict:
@@ -181,6 +148,13 @@ class Baseline:
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         return self.classifier.predict_proba(self.vectorizer.transform(texts))[:, 1]
 
+    def answers(self, texts: Sequence[str]) -> list[dict]:
+        """Answers shaped like the handlers' (never low_confidence: it has no such notion)."""
+        return [
+            {"sentiment": "positive" if score >= THRESHOLD else "negative", "score": float(score)}
+            for score in self.scores(texts)
+        ]
+
 
 def fit_baseline(training: LabeledReviews, validation: LabeledReviews) -> Baseline:
     """TF-IDF unigrams and bigrams, logistic regression; C chosen on the validation reviews."""
@@ -203,6 +177,15 @@ def fit_baseline(training: LabeledReviews, validation: LabeledReviews) -> Baseli
     return Baseline(vectorizer, classifier, float(accuracy), time.perf_counter() - started)
 
 
+def short_text_figures(answer: Callable[[list[str]], list[dict]], short: ShortReviews) -> dict:
+    """One model's behaviour suite and short-review check, from its answers."""
+    scores, positive = scores_and_decisions(answer(short.texts))
+    return {
+        "behaviour": behaviour.run_suite(answer),
+        "short_reviews": short_review_scores(short, scores, positive),
+    }
+
+
 def training_history(artifact: Path) -> tuple[list[dict], float | None]:
     """The per-epoch history and test accuracy of the training report beside the artifact."""
     report = artifact.parent / TRAINING_REPORT_FILE
@@ -218,10 +201,11 @@ def write_figure(
     scores: dict[str, np.ndarray],
     confusion: dict[str, int],
     history: list[dict],
+    calibration: dict[str, Reliability],
 ) -> Path:
-    """One PNG: ROC curves, the model's confusion matrix, and its training curves."""
-    figure = Figure(figsize=(16, 4.8), layout="constrained")
-    roc_axes, matrix_axes, curve_axes = figure.subplots(1, 3)
+    """One PNG: ROC curves, the model's confusion matrix, training and reliability curves."""
+    figure = Figure(figsize=(12, 9.6), layout="constrained")
+    (roc_axes, matrix_axes), (curve_axes, reliability_axes) = figure.subplots(2, 2)
 
     for name, model_scores in scores.items():
         false_rate, true_rate, _ = roc_curve(labels, model_scores)
@@ -287,6 +271,7 @@ def write_figure(
             transform=curve_axes.transAxes,
         )
     curve_axes.set(title="Training (LSTM branch)", xlabel="epoch", ylabel="loss")
+    plot_reliability(reliability_axes, calibration, "Reliability, model")
 
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
@@ -300,6 +285,28 @@ _ROWS = (
     ("F1", "f1"),
     ("ROC AUC", "roc_auc"),
 )
+
+
+def _row(title: str, values: Iterable[float | None]) -> str:
+    cells = (f"{value:>12.4f}" if value is not None else f"{'-':>12}" for value in values)
+    return f"{title:<26}" + "".join(cells)
+
+
+def _short_text_rows(report: dict, models: dict[str, dict]) -> list[str]:
+    """The table's rows for the short-review check and the behaviour suite."""
+    short = [m["short_reviews"] for m in models.values()]
+    suites = [m["behaviour"] for m in models.values()]
+    return [
+        f"short-review check: {report['short_reviews']['texts']:,} texts",
+        _row("  accuracy", [check["accuracy"] for check in short]),
+        _row("  ECE", [check["ece"] for check in short]),
+        f"behaviour suite: {suites[0]['cases']} cases, pass rate",
+        *(
+            _row(f"  {name}", [suite["capabilities"][name]["pass_rate"] for suite in suites])
+            for name in suites[0]["capabilities"]
+        ),
+        _row("  all cases", [suite["pass_rate"] for suite in suites]),
+    ]
 
 
 def summary_table(report: dict) -> str:
@@ -322,6 +329,8 @@ def summary_table(report: dict) -> str:
         lines.append(
             f"{title:<26}" + "".join(f"{m['confusion_matrix'][key]:>12,}" for m in models.values())
         )
+    lines.append(_row(f"ECE ({BINS} bins)", [m["ece"] for m in models.values()]))
+    lines.extend(_short_text_rows(report, models))
     lines.append(f"{'reviews/s (handlers)':<26}{report['model']['reviews_per_second']:>12,.0f}")
     if "baseline" in report:
         baseline = report["baseline"]
@@ -341,7 +350,11 @@ def evaluate(
     baseline: bool = False,
     threads: int = 0,
 ) -> dict:
-    """Score the artifact (and the baseline) on the test reviews; write the report and figure."""
+    """Score the artifact (and the baseline); write the report and figure.
+
+    On the test reviews, the behaviour suite and the short-review check, whose texts come
+    from the validation reviews: the training and validation reviews are read too.
+    """
     if output_dir.resolve() == artifact.parent.resolve():
         raise ValueError(
             f"choose another --output than {output_dir}: its {TRAINING_REPORT_FILE} is the "
@@ -349,41 +362,60 @@ def evaluate(
         )
     test = read_reviews(source_root, "test")
     check_matches_prepared(test, data_dir, "test")
+    training, validation = training_and_validation(read_reviews(source_root, "train"), data_dir)
+    short = short_reviews(validation)
     with torch_threads(threads), served_artifact(artifact) as served:
         answers = endpoint_answers(served, test.texts)
+        model_short_texts = short_text_figures(partial(endpoint_predictions, served), short)
     history, trained_accuracy = training_history(artifact)
     report = {
         "artifact": str(artifact),
         "artifact_sha256": file_sha256(artifact),
         "test_reviews": len(test.texts),
         "threshold": THRESHOLD,
+        "short_reviews": short_review_description(short),
         "model": classification_metrics(test.labels, answers.scores, answers.positive)
+        | calibration_figures(test.labels, answers.scores, answers.positive)
         | {
             "seconds": round(answers.seconds, 2),
             "reviews_per_second": len(test.texts) / max(answers.seconds, 1e-9),
             "request_batch": REQUEST_BATCH,
             "training_job_test_accuracy": trained_accuracy,
-        },
+        }
+        | model_short_texts,
     }
     scores = {"model": answers.scores}
     if baseline:
-        training, validation = training_and_validation(read_reviews(source_root, "train"), data_dir)
         fitted = fit_baseline(training, validation)
         scores["baseline"] = fitted.scores(test.texts)
-        report["baseline"] = classification_metrics(
-            test.labels, scores["baseline"], scores["baseline"] >= THRESHOLD
-        ) | {
-            "description": "TF-IDF unigrams+bigrams (min_df 2, sublinear tf), logistic "
-            "regression (liblinear), C chosen on the validation reviews",
-            "c": float(fitted.classifier.C),
-            "training_reviews": len(training.texts),
-            "validation_accuracy": fitted.validation_accuracy,
-            "validation_note": VALIDATION_NOTE,
-            "fit_seconds": round(fitted.fit_seconds, 1),
-        }
+        decisions = scores["baseline"] >= THRESHOLD
+        report["baseline"] = (
+            classification_metrics(test.labels, scores["baseline"], decisions)
+            | calibration_figures(test.labels, scores["baseline"], decisions)
+            | {
+                "description": "TF-IDF unigrams+bigrams (min_df 2, sublinear tf), logistic "
+                "regression (liblinear), C chosen on the validation reviews",
+                "c": float(fitted.classifier.C),
+                "training_reviews": len(training.texts),
+                "validation_accuracy": fitted.validation_accuracy,
+                "validation_note": VALIDATION_NOTE,
+                "fit_seconds": round(fitted.fit_seconds, 1),
+            }
+            | short_text_figures(fitted.answers, short)
+        )
     report["training_history"] = history
+    model = report["model"]
+    calibration = {
+        "test reviews": Reliability.from_json(model["reliability"]),
+        "short-review check": Reliability.from_json(model["short_reviews"]["reliability"]),
+    }
     figure = write_figure(
-        output_dir / FIGURE_FILE, test.labels, scores, report["model"]["confusion_matrix"], history
+        output_dir / FIGURE_FILE,
+        test.labels,
+        scores,
+        model["confusion_matrix"],
+        history,
+        calibration,
     )
     report["figure"] = figure.name
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,7 @@ class ReviewFile:
     path: Path
     relative: str  # e.g. "train/pos/10_9.txt": stable across machines, used for checksums
     review_id: int
+    rating: int  # the reviewer's 1-10 stars; 0 in train/unsup
 
 
 def default_source() -> str:
@@ -128,5 +129,6 @@ def review_files(root: Path, folder: str) -> list[ReviewFile]:
     for entry in os.scandir(root / folder):
         match = _REVIEW_FILE.match(entry.name)
         if match:
-            files.append(ReviewFile(Path(entry.path), f"{folder}/{entry.name}", int(match[1])))
+            relative = f"{folder}/{entry.name}"
+            files.append(ReviewFile(Path(entry.path), relative, int(match[1]), int(match[2])))
     return sorted(files, key=lambda review: review.review_id)

@@ -16,7 +16,7 @@ from model_artifacts import TINY_HYPERPARAMETERS
 from preprocess import Tokenizer, Vocabulary
 from sklearn import metrics
 
-from sentiment import cli, evaluation, training_run
+from sentiment import behaviour, cli, evaluation, labeled_reviews, training_run
 from sentiment.model_loader import served_artifact
 from sentiment.packaging import build_tarball, extract_tarball
 
@@ -135,8 +135,8 @@ def test_the_baseline_is_fitted_on_the_training_split_and_reported_beside_the_mo
 def test_the_raw_training_reviews_are_split_exactly_as_prepare_split_them(
     prepared_imdb: Path, imdb_dir: Path
 ):
-    training, validation = evaluation.training_and_validation(
-        evaluation.read_reviews(imdb_dir, "train"), prepared_imdb
+    training, validation = labeled_reviews.training_and_validation(
+        labeled_reviews.read_reviews(imdb_dir, "train"), prepared_imdb
     )
     vocabulary = Vocabulary.load(prepared_imdb / "train" / "vocabulary.json")
     tokenizer = Tokenizer(vocabulary.settings)
@@ -145,6 +145,30 @@ def test_the_raw_training_reviews_are_split_exactly_as_prepare_split_them(
         encoded = [vocabulary.ids(tokenizer(text)) for text in reviews.texts]
         assert encoded == [prepared.review(i).tolist() for i in range(len(prepared))]
         assert reviews.labels.tolist() == prepared.labels.tolist()
+
+
+def test_the_short_text_figures_are_reported_for_both_models(
+    evaluated: tuple[dict, Path, str], prepared_imdb: Path, imdb_dir: Path
+):
+    report, _, printed = evaluated
+    _, validation = labeled_reviews.training_and_validation(
+        labeled_reviews.read_reviews(imdb_dir, "train"), prepared_imdb
+    )
+    clear = int(((validation.ratings <= 2) | (validation.ratings >= 9)).sum())
+    assert report["short_reviews"]["source_reviews"] == clear
+    for model in (report["model"], report["baseline"]):
+        assert 0 <= model["ece"] <= 1
+        assert sum(model["reliability"]["answers"]) == report["test_reviews"]
+        assert model["short_reviews"]["texts"] == report["short_reviews"]["texts"]
+        assert set(model["behaviour"]["capabilities"]) == set(behaviour.CAPABILITIES)
+        assert model["behaviour"]["cases"] == len(behaviour.cases())
+    lines = printed.splitlines()
+    assert any(line.startswith("ECE (15 bins)") for line in lines)
+    negation = next(line for line in lines if line.strip().startswith("negated_positive"))
+    assert negation.split()[1:] == [
+        f"{report[name]['behaviour']['capabilities']['negated_positive']['pass_rate']:.4f}"
+        for name in ("model", "baseline")
+    ]
 
 
 def test_the_figure_is_one_png(evaluated: tuple[dict, Path, str]):

@@ -1,0 +1,95 @@
+"""How far a model's confidence is from its accuracy: ECE and the reliability diagram.
+
+The confidence of an answer is the probability the model gives the class it predicts:
+the score for "positive", one minus it for "negative". Answers are put in BINS
+equal-width bins of confidence, ((m-1)/M, m/M], and the expected calibration error is
+the mean gap between each bin's accuracy and its mean confidence, weighted by the
+bin's share of the answers (Guo et al., "On Calibration of Modern Neural Networks",
+2017). For two classes confidence is at least 0.5, so the lower half of the bins stays
+empty; the bins are the standard ones all the same, so figures compare with the
+literature's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib.axes import Axes
+
+BINS = 15
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """Per non-empty bin: mean confidence, accuracy and number of answers."""
+
+    confidence: np.ndarray
+    accuracy: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def from_json(cls, document: dict) -> Reliability:
+        return cls(*(np.asarray(document[key]) for key in ("confidence", "accuracy", "answers")))
+
+    def to_json(self) -> dict:
+        return {
+            "confidence": self.confidence.tolist(),
+            "accuracy": self.accuracy.tolist(),
+            "answers": self.counts.tolist(),
+        }
+
+    @property
+    def error(self) -> float:
+        """The expected calibration error; 0 for no answers."""
+        total = self.counts.sum()
+        if not total:
+            return 0.0
+        return float((self.counts * np.abs(self.accuracy - self.confidence)).sum() / total)
+
+
+def reliability(
+    labels: np.ndarray, scores: np.ndarray, positive: np.ndarray, bins: int = BINS
+) -> Reliability:
+    """Bin the answers by confidence: `scores` are P(positive), `positive` the decisions."""
+    labels, scores, positive = np.asarray(labels), np.asarray(scores), np.asarray(positive, bool)
+    confidence = np.where(positive, scores, 1.0 - scores)
+    right = positive == (labels == 1)
+    # Bin m holds ((m-1)/M, m/M]; a confidence of exactly 0 joins the first.
+    index = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
+    counts = np.bincount(index, minlength=bins)
+    filled = counts > 0
+    totals = np.bincount(index, weights=confidence, minlength=bins)
+    hits = np.bincount(index, weights=right.astype(float), minlength=bins)
+    return Reliability(
+        totals[filled] / counts[filled], hits[filled] / counts[filled], counts[filled]
+    )
+
+
+def expected_calibration_error(
+    labels: np.ndarray, scores: np.ndarray, positive: np.ndarray, bins: int = BINS
+) -> float:
+    """ECE over `bins` equal-width bins of the predicted class's confidence; 0 for no answers."""
+    return reliability(labels, scores, positive, bins).error
+
+
+def calibration_figures(labels: np.ndarray, scores: np.ndarray, positive: np.ndarray) -> dict:
+    """ECE and the reliability diagram's bins, for a report."""
+    binned = reliability(labels, scores, positive)
+    return {"ece": binned.error, "reliability": binned.to_json()}
+
+
+def plot_reliability(axes: Axes, curves: dict[str, Reliability], title: str) -> None:
+    """A reliability diagram: each curve's accuracy against confidence, per bin."""
+    axes.plot([0.5, 1], [0.5, 1], linestyle=":", color="grey", label="calibrated")
+    for name, binned in curves.items():
+        label = f"{name} (ECE {binned.error:.3f})"
+        axes.plot(binned.confidence, binned.accuracy, marker="o", label=label)
+    axes.set(
+        title=title,
+        xlabel=f"confidence of the predicted class ({BINS} bins)",
+        ylabel="accuracy",
+        xlim=(0.45, 1.02),
+        ylim=(0, 1.02),
+    )
+    axes.legend(loc="lower right")
