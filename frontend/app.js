@@ -14,6 +14,7 @@ const submitLabel = document.getElementById("submit-label");
 const resultRegion = document.getElementById("result-region");
 const result = document.getElementById("result");
 const verdict = document.getElementById("verdict");
+const lowConfidence = document.getElementById("low-confidence");
 const confidenceValue = document.getElementById("confidence-value");
 const confidenceBar = document.getElementById("confidence-bar");
 const excerpt = document.getElementById("excerpt");
@@ -91,13 +92,15 @@ function clearError() {
   error.textContent = "";
 }
 
-function showVerdict(text, { sentiment, score }) {
+function showVerdict(text, { sentiment, score, low_confidence: guess }) {
   const positive = sentiment === "positive";
   // score is the probability of "positive"; the confidence is in whichever verdict was given.
   const percent = Math.round((positive ? score : 1 - score) * 100);
   verdict.textContent = positive ? "POSITIVE" : "NEGATIVE";
   result.classList.toggle("is-positive", positive);
   result.classList.toggle("is-negative", !positive);
+  // Older models do not send the flag: their verdicts get no note, as confident ones do.
+  lowConfidence.hidden = guess !== true;
   confidenceValue.textContent = `${percent}%`;
   // A CSSOM property, not a style attribute: allowed by a style-src 'self' policy.
   confidenceBar.style.width = `${percent}%`;
@@ -127,7 +130,8 @@ function apiErrorMessage(body, status) {
 
 function isVerdict(body) {
   return (body?.sentiment === "positive" || body?.sentiment === "negative")
-    && typeof body.score === "number" && body.score >= 0 && body.score <= 1;
+    && typeof body.score === "number" && body.score >= 0 && body.score <= 1
+    && (body.low_confidence === undefined || typeof body.low_confidence === "boolean");
 }
 
 async function requestVerdict(text) {

@@ -6,9 +6,10 @@ same function. It is deliberately self-contained (standard library and boto3 onl
 unchanged in both places.
 
 The request reaches the SageMaker endpoint ``ENDPOINT_NAME`` through ``InvokeEndpoint``; the
-endpoint's JSON answer ``{"sentiment": "positive"|"negative", "score": 0..1}`` is validated and
-returned. Every failure becomes ``{"error": {"code", "message"}}`` with a status that tells the
-caller whose fault it was and whether retrying can help (see ``lambda_src/openapi.json``).
+endpoint's JSON answer ``{"sentiment": "positive"|"negative", "score": 0..1}``, with the optional
+boolean ``low_confidence`` (the verdict has little to stand on), is validated and returned. Every
+failure becomes ``{"error": {"code", "message"}}`` with a status that tells the caller whose fault
+it was and whether retrying can help (see ``lambda_src/openapi.json``).
 
 Environment:
     ENDPOINT_NAME       the SageMaker endpoint to invoke (required)
@@ -377,19 +378,25 @@ def _client_error(error: ClientError) -> ApiError:
 
 
 def _verdict(payload: bytes) -> dict[str, Any]:
-    """The endpoint's answer, checked: ``{"sentiment": ..., "score": ...}`` and nothing else."""
+    """The endpoint's answer, checked: sentiment, score, the optional low_confidence, no more."""
     document = _json_object(payload)
     if document is not None:
         sentiment = document.get("sentiment")
         score = document.get("score")
+        # Optional: models trained before the flag existed do not send it.
+        low_confidence = document.get("low_confidence", False)
         if (
             sentiment in ("positive", "negative")
             and isinstance(score, int | float)
             and not isinstance(score, bool)
             and math.isfinite(score)
             and 0.0 <= score <= 1.0
+            and isinstance(low_confidence, bool)
         ):
-            return {"sentiment": sentiment, "score": float(score)}
+            verdict = {"sentiment": sentiment, "score": float(score)}
+            if "low_confidence" in document:
+                verdict["low_confidence"] = low_confidence
+            return verdict
     raise ApiError(502, "invalid_model_response", "The model gave an answer we cannot read.")
 
 
@@ -483,6 +490,7 @@ def _serve(event: Mapping[str, Any], settings: Settings, log: dict[str, Any]) ->
     finally:
         log["model_ms"] = round((time.perf_counter() - started) * 1000, 2)
     log["sentiment"] = verdict["sentiment"]
+    log["low_confidence"] = verdict.get("low_confidence")
     return _response(200, verdict, settings.allowed_origin)
 
 

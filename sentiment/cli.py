@@ -48,6 +48,16 @@ def _add_prepare(subcommands: argparse._SubParsersAction) -> None:
         help="keep no/not/nor and n't words that NLTK's stopword list drops",
     )
     parser.add_argument(
+        "--negation-scope",
+        action=argparse.BooleanOptionalAction,
+        help="read n't as not, and mark the words after a negation up to the end of its clause",
+    )
+    parser.add_argument(
+        "--structure-words",
+        action=argparse.BooleanOptionalAction,
+        help="keep the stopwords that structure an opinion (but, too, very, only...)",
+    )
+    parser.add_argument(
         "--unlabeled",
         action=argparse.BooleanOptionalAction,
         help="also prepare the 50,000 unlabeled reviews (train/unsup) as their own split",
@@ -78,7 +88,12 @@ def _run_prepare(args: argparse.Namespace) -> None:
         ),
         settings=replace(
             defaults.settings,
-            **_given(keep_negations=args.keep_negations, max_length=args.max_length),
+            **_given(
+                keep_negations=args.keep_negations,
+                negation_scope=args.negation_scope,
+                max_length=args.max_length,
+            ),
+            **({} if args.structure_words in (None, True) else {"kept_stopwords": ()}),
         ),
     )
     root = imdb_source.resolve(args.source, args.cache_dir)
@@ -244,7 +259,8 @@ def _add_predict(subcommands: argparse._SubParsersAction) -> None:
         "predict",
         help="score a review with the prediction API (the local one by default)",
         description="Send one review to the prediction API and print the verdict and score "
-        "(the probability that the review is positive).",
+        "(the probability that the review is positive), with a note when the model had little "
+        "to go on.",
     )
     parser.add_argument("review", help="the review text; - reads it from standard input")
     parser.add_argument(

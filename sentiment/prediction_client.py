@@ -8,15 +8,21 @@ import httpx
 
 # A little over API Gateway's 29 s integration timeout, so its own answer can still arrive.
 TIMEOUT_SECONDS = 30.0
+LOW_CONFIDENCE_NOTE = (
+    "The model found little to go on in this review (few words it knows, or no clear opinion), "
+    "so treat this verdict as a guess."
+)
 
 
 @dataclass(frozen=True)
 class Verdict:
     sentiment: str
     score: float
+    low_confidence: bool = False
 
     def __str__(self) -> str:
-        return f"{self.sentiment.upper()} (score {self.score:.4f})"
+        verdict = f"{self.sentiment.upper()} (score {self.score:.4f})"
+        return f"{verdict}\n{LOW_CONFIDENCE_NOTE}" if self.low_confidence else verdict
 
 
 class PredictionError(Exception):
@@ -49,7 +55,9 @@ def predict(api_url: str, review: str, timeout: float = TIMEOUT_SECONDS) -> Verd
         raise PredictionError(_error_message(response))
     try:
         body = response.json()
-        verdict = Verdict(str(body["sentiment"]), float(body["score"]))
+        verdict = Verdict(
+            str(body["sentiment"]), float(body["score"]), body.get("low_confidence") is True
+        )
     except (ValueError, TypeError, KeyError):
         raise PredictionError(f"{api_url} sent an answer that is not a verdict") from None
     return verdict

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from local_stack_harness import RunningStack, start_stack, train_tiny_model
-from test_frontend import ARTIFACTS, submit_review
+from test_frontend import ARTIFACTS, LOW_CONFIDENCE_NOTE, submit_review
 
 from sentiment import inference_toolkit
 from sentiment.model_loader import JSON, served_artifact
@@ -24,6 +24,9 @@ from sentiment.model_loader import JSON, served_artifact
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 PRAISE = "A wonderful film with a brilliant plot, and the music is superb."
+GIBBERISH = "Zzyzx qwerty blorp fnord."
+# A review the tiny model is sure of, as it is not of PRAISE (about 0.66).
+CLEAR = "Truly dreadful: dull, lazy and badly paced."
 # The Lambda's settings, passed through `sentiment up`: give up on a hung model after 1 s.
 QUICK_TIMEOUTS = {"SAGEMAKER_READ_TIMEOUT": "1", "SAGEMAKER_MAX_ATTEMPTS": "1"}
 # Records what the page's Content-Security-Policy blocks.
@@ -56,13 +59,18 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-def expected_verdict(model: Path, review: str) -> tuple[str, str]:
-    """The badge and confidence the page must show, from the artifact's handlers directly."""
+def model_answer(model: Path, review: str) -> dict[str, Any]:
+    """The artifact's handlers' answer, without any server."""
     with served_artifact(model) as served:
         answer = inference_toolkit.invoke(
             served, json.dumps({"review": review}).encode(), JSON, JSON
         )
-    verdict = json.loads(answer.body)
+    return json.loads(answer.body)
+
+
+def expected_verdict(model: Path, review: str) -> tuple[str, str]:
+    """The badge and confidence the page must show, from the artifact's handlers directly."""
+    verdict = model_answer(model, review)
     positive = verdict["sentiment"] == "positive"
     confidence = verdict["score"] if positive else 1 - verdict["score"]
     return ("POSITIVE" if positive else "NEGATIVE"), f"{round(confidence * 100)}%"
@@ -89,6 +97,34 @@ def test_a_review_gets_the_models_verdict(page: Any, stack: RunningStack, model:
     assert page.page_errors == []
     page.wait_for_timeout(400)  # the confidence bar's transition
     screenshot(page, "local-stack-verdict.png")
+
+
+def test_a_verdict_with_little_to_go_on_is_announced_with_a_note(
+    page: Any, stack: RunningStack, model: Path
+) -> None:
+    assert model_answer(model, GIBBERISH)["low_confidence"] is True
+    assert model_answer(model, CLEAR)["low_confidence"] is False
+    page.goto(stack.page_url)
+    region = page.locator("#result-region")
+    note = region.locator("#low-confidence")
+
+    submit_review(page, GIBBERISH)
+
+    note.wait_for(state="visible")
+    assert page.locator("#verdict").text_content() == expected_verdict(model, GIBBERISH)[0]
+    assert " ".join(note.text_content().split()) == LOW_CONFIDENCE_NOTE
+    assert "treat this verdict as a guess" in region.aria_snapshot()
+    screenshot(page, "local-stack-low-confidence.png")
+
+    submit_review(page, CLEAR)
+
+    page.wait_for_function(
+        "text => document.getElementById('excerpt').textContent === text", arg=CLEAR
+    )
+    assert page.locator("#verdict").text_content() == expected_verdict(model, CLEAR)[0]
+    assert note.is_hidden()
+    assert "treat this verdict as a guess" not in region.aria_snapshot()
+    assert page.page_errors == []
 
 
 def test_markup_in_a_review_is_text_and_injected_script_is_blocked(

@@ -33,6 +33,11 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 MODEL_FAILURE = {
     "error": {"code": "model_error", "message": "The model failed to score this review."}
 }
+# What a reader (and a screen reader) gets under a verdict flagged low_confidence.
+LOW_CONFIDENCE_NOTE = (
+    "Low confidence. The model found little to go on in this review (few words it knows, or no "
+    "clear opinion), so treat this verdict as a guess."
+)
 
 
 @dataclass
@@ -53,6 +58,12 @@ class FakeApi:
             return 504, {"message": "Endpoint request timed out"}
         if "BROKEN" in review:
             return 200, {"sentiment": "maybe"}
+        if "BADFLAG" in review:
+            return 200, {"sentiment": "positive", "score": 0.93, "low_confidence": "no"}
+        if "UNSURE" in review:
+            return 200, {"sentiment": "positive", "score": 0.56, "low_confidence": True}
+        if "CERTAIN" in review:
+            return 200, {"sentiment": "positive", "score": 0.93, "low_confidence": False}
         if "awful" in review or "<img" in review:
             return 200, {"sentiment": "negative", "score": 0.12}
         return 200, {"sentiment": "positive", "score": 0.93}
@@ -285,8 +296,9 @@ def test_busy_state_while_waiting(open_page: Any) -> None:
         ("FAIL please", "The model failed to score this review."),
         ("GATEWAY please", "Endpoint request timed out"),
         ("BROKEN please", "The sentiment API sent an answer this page cannot read."),
+        ("BADFLAG please", "The sentiment API sent an answer this page cannot read."),
     ],
-    ids=["our error body", "API Gateway error body", "unreadable answer"],
+    ids=["our error body", "API Gateway error body", "unreadable answer", "unreadable flag"],
 )
 def test_api_failure_shows_its_message(open_page: Any, review: str, message: str) -> None:
     page = open_page().page
@@ -300,6 +312,41 @@ def test_api_failure_shows_its_message(open_page: Any, review: str, message: str
     assert error.text_content() == message
     assert page.locator("#result").is_hidden()
     assert page.locator("#submit").is_enabled()
+
+
+def note_text(page: Any) -> str:
+    return " ".join(page.locator("#low-confidence").text_content().split())
+
+
+def test_low_confidence_note_is_announced_with_the_verdict_and_only_then(open_page: Any) -> None:
+    opened = open_page()
+    page = opened.page
+    region = page.locator("#result-region")
+    note = region.locator("#low-confidence")
+    # The region that announces each verdict, whole, holds the note.
+    assert (region.get_attribute("aria-live"), region.get_attribute("aria-atomic")) == (
+        "polite",
+        "true",
+    )
+
+    for review, shown in [
+        ("UNSURE about this one", True),
+        ("CERTAIN it is good", False),
+        ("UNSURE again", True),
+        ("A fine film, from a model that sends no flag", False),
+    ]:
+        submit_review(page, review)
+        page.wait_for_function(
+            "text => document.getElementById('excerpt').textContent === text", arg=review
+        )
+        assert note.is_visible() is shown, review
+        # What assistive technology is given: the note's words, or nothing of them.
+        assert ("treat this verdict as a guess" in region.aria_snapshot()) is shown, review
+        if shown:
+            assert note_text(page) == LOW_CONFIDENCE_NOTE
+            assert page.locator("#verdict").text_content() == "POSITIVE"
+            screenshot(page, "frontend-low-confidence.png")
+    assert_no_policy_violations(opened)
 
 
 def test_unreachable_api_is_explained(open_page: Any, site: Site) -> None:
@@ -377,6 +424,20 @@ def test_phone_layout_fits_the_screen(open_page: Any) -> None:
     screenshot(page, "frontend-phone-positive.png")
 
 
+def test_low_confidence_note_fits_the_narrowest_screen(open_page: Any) -> None:
+    page = open_page(viewport={"width": 320, "height": 640}).page
+
+    submit_review(page, "UNSURE " + "supercalifragilisticexpialidocious" * 4)
+
+    note = page.locator("#low-confidence")
+    note.wait_for(state="visible")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    box = note.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 320
+    assert note_text(page) == LOW_CONFIDENCE_NOTE
+    screenshot(page, "frontend-320px-low-confidence.png")
+
+
 CONTRAST = """([foreground, background]) => {
   const rgb = (selector, property) => getComputedStyle(document.querySelector(selector))[property]
     .match(/[\\d.]+/g).slice(0, 3).map(Number);
@@ -405,6 +466,10 @@ CONTRAST_CASES = {
     ),
     "negative": ("An awful film.", [(("#verdict", "color"), ("#verdict", "backgroundColor"))]),
     "error": ("FAIL", [(("#error", "color"), ("#error", "backgroundColor"))]),
+    "low-confidence": (
+        "UNSURE",
+        [(("#low-confidence", "color"), ("#low-confidence", "backgroundColor"))],
+    ),
 }
 
 

@@ -39,10 +39,11 @@ from local_stack_harness import (
 )
 
 from lambda_src.predict_api import DEFAULT_MAX_REVIEW_CHARS
-from sentiment import PROJECT_ROOT, inference_toolkit
+from sentiment import PROJECT_ROOT, cli, inference_toolkit
 from sentiment.local_stack import API_EMULATOR_GLIBC_TUNABLES, DEFAULT_ENDPOINT_NAME
 from sentiment.model_loader import JSON, served_artifact
 from sentiment.packaging import file_sha256
+from sentiment.prediction_client import LOW_CONFIDENCE_NOTE
 from stacks.web_page import content_security_policy
 
 pytestmark = pytest.mark.slow
@@ -154,7 +155,7 @@ def test_up_without_a_model_prepares_the_data_and_trains_one_first(
     assert "preparing the data and training one first" in stack.log_since(0)
     assert prepared and model_served
     assert response.status_code == 200
-    assert set(response.json()) == {"sentiment", "score"}
+    assert set(response.json()) == {"sentiment", "score", "low_confidence"}
     assert status == 0
 
 
@@ -175,9 +176,34 @@ def test_a_review_is_scored_by_the_served_model(
     assert response.json() == {
         "sentiment": expected["sentiment"],
         "score": pytest.approx(expected["score"], abs=1e-5),
+        "low_confidence": expected["low_confidence"],
     }
     assert response.headers["access-control-allow-origin"] == first_model.page_url.rstrip("/")
     assert response.headers["x-amzn-requestid"]
+
+
+@pytest.mark.parametrize(
+    ("review", "low_confidence"),
+    [("Zzyzx qwerty blorp fnord.", True), ("Truly dreadful: dull, lazy and badly paced.", False)],
+    ids=["gibberish", "clear"],
+)
+def test_a_verdict_with_little_to_go_on_is_flagged_and_sentiment_predict_says_so(
+    first_model: RunningStack,
+    models: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    review: str,
+    low_confidence: bool,
+) -> None:
+    response = post_review(first_model.api_url, review)
+    printed = cli.main(["predict", review, "--api-url", first_model.api_url])
+
+    assert verdict_in_process(models["first"], review)["low_confidence"] is low_confidence
+    assert response.status_code == 200
+    assert response.json()["low_confidence"] is low_confidence
+    assert printed == 0
+    output = capsys.readouterr().out
+    assert output.startswith(response.json()["sentiment"].upper())
+    assert (LOW_CONFIDENCE_NOTE in output) is low_confidence
 
 
 def test_a_review_of_exactly_the_limit_is_scored(first_model: RunningStack) -> None:

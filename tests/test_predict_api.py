@@ -141,9 +141,11 @@ def call(request: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
     else:
         assert str(status) in operation["responses"], f"undocumented status {status}"
     if status == 200:
-        assert set(body) == {"sentiment", "score"}
+        verdict = OPENAPI["components"]["schemas"]["Verdict"]
+        assert set(verdict["required"]) <= set(body) <= set(verdict["properties"])
         assert body["sentiment"] in ("positive", "negative")
         assert 0.0 <= body["score"] <= 1.0
+        assert isinstance(body.get("low_confidence", False), bool)
     elif status >= 400:
         assert set(body) == {"error"}
         assert set(body["error"]) == {"code", "message"}
@@ -205,6 +207,28 @@ def test_http_api_payload_format_2_is_understood(stub: Stubber) -> None:
     response = predict_api.handler(request, CONTEXT)
 
     assert response["statusCode"] == 200
+
+
+@pytest.mark.parametrize("low_confidence", [True, False])
+def test_the_models_low_confidence_flag_is_passed_on_and_logged(
+    stub: Stubber, log_lines: io.StringIO, low_confidence: bool
+) -> None:
+    answer = {"sentiment": "negative", "score": 0.45, "low_confidence": low_confidence}
+    expect_invocation(stub, "Zzyzx qwerty.", json.dumps(answer).encode())
+
+    status, _, body = call(review_event("Zzyzx qwerty."))
+
+    assert (status, body) == (200, answer)
+    assert json.loads(log_lines.getvalue())["low_confidence"] is low_confidence
+
+
+def test_an_answer_without_the_flag_from_an_older_model_is_passed_on_without_it(
+    stub: Stubber, log_lines: io.StringIO
+) -> None:
+    expect_invocation(stub, "Fine.", b'{"sentiment": "positive", "score": 0.8}')
+
+    assert call(review_event("Fine."))[2] == {"sentiment": "positive", "score": 0.8}
+    assert json.loads(log_lines.getvalue())["low_confidence"] is None
 
 
 def test_integer_score_from_the_model_is_accepted(stub: Stubber) -> None:
@@ -346,6 +370,9 @@ BAD_ANSWERS = {
     "score NaN": b'{"sentiment": "positive", "score": NaN}',
     "score missing": b'{"sentiment": "positive"}',
     "a batch answer": b'{"predictions": [{"sentiment": "positive", "score": 0.9}]}',
+    "low_confidence a string": b'{"sentiment": "positive", "score": 0.6, "low_confidence": "true"}',
+    "low_confidence a number": b'{"sentiment": "positive", "score": 0.6, "low_confidence": 1}',
+    "low_confidence null": b'{"sentiment": "positive", "score": 0.6, "low_confidence": null}',
 }
 
 
