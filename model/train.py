@@ -8,9 +8,8 @@ tarball with hyperparameters as `--name value` arguments and paths in SM_* varia
    the two branches),
 2. the n-gram branch: naive-Bayes ratios from the whole reviews, then its weights,
    fitted on the reviews and short crops of them (dataset.short_crops),
-3. the LSTM branch on the reviews and their crops, epoch by epoch, with a cosine
-   learning-rate schedule, early stopping on validation loss, and a checkpoint after
-   every epoch,
+3. the LSTM branch on the whole reviews, epoch by epoch, with a cosine learning-rate
+   schedule, early stopping on validation loss, and a checkpoint after every epoch,
 4. the fusion weights, fitted on the validation reviews and their crops: the fusion
    also calibrates the score, by length,
 5. the test split's evaluation, and the model directory SageMaker tars into
@@ -205,8 +204,10 @@ class Trainer:
         for name, split in (("train", self.train), ("validation", self.validation)):
             if split.labels is None or len(split) == 0:
                 raise ValueError(f"the {name} channel has no labeled reviews")
-        # What visitors type is one to three sentences: the model learns from and is
-        # calibrated on short windows of the reviews as well as the whole reviews.
+        # What visitors type is one to three sentences: the n-gram branch learns from, and
+        # the fusion is calibrated on, short windows of the reviews beside the whole
+        # reviews. The LSTM learns from whole reviews: on the crops too, early stopping on
+        # the mixed validation loss ended it after one epoch, and the fused model lost.
         self.train_crops, self.validation_crops = (
             short_crops(split, args.crops_per_review, args.crop_max_words, rng)
             for split, rng in (
@@ -214,8 +215,6 @@ class Trainer:
                 (self.validation, np.random.default_rng([args.seed, 4])),
             )
         )
-        self.train_and_crops = concatenate([self.train, self.train_crops])
-        self.validation_and_crops = concatenate([self.validation, self.validation_crops])
         if args.ngram_c <= 0:
             raise ValueError(f"--ngram-c must be positive, got {args.ngram_c}")
         bigrams = (
@@ -311,7 +310,7 @@ class Trainer:
         # The ratios count whole reviews; the weights also fit the crops, so that a
         # short text's few features are weighed as a short text's.
         ratios = naive_bayes_ratios(features, positive, feature_count)
-        fitted = self.train_and_crops
+        fitted = concatenate([self.train, self.train_crops])
         reviews, features = presence(network, fitted, self.args.batch_size)
         design = torch.sparse_coo_tensor(
             torch.stack([reviews, features]),
@@ -391,10 +390,9 @@ class Trainer:
             torch.manual_seed(args.seed * 1000 + epoch)
             rng = np.random.default_rng([args.seed, 2, epoch])
             started = time.perf_counter()
-            train_loss = self._epoch(self.train_and_crops, lstm_logit, step, rng)
+            train_loss = self._epoch(self.train, lstm_logit, step, rng)
             val_loss, val_accuracy = _scores(
-                self._logits(self.validation_and_crops, network.lstm_logit),
-                self.validation_and_crops.labels,
+                self._logits(self.validation, network.lstm_logit), self.validation.labels
             )
             self.state["history"].append(
                 {
@@ -435,7 +433,7 @@ class Trainer:
         """The fusion, a logistic regression over the branches' logits (and the length),
         fitted on the validation reviews and their crops: it also calibrates the score."""
         network = self.network
-        split = self.validation_and_crops
+        split = concatenate([self.validation, self.validation_crops])
         branches = self._fusion_inputs(split)
         targets = torch.from_numpy(split.labels).float()
         # Whole reviews and crops weigh the same, however many crops each review gives.
