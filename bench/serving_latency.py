@@ -1,12 +1,19 @@
 """How fast a trained model answers: in process, and through the whole local stack.
 
     .venv/bin/python bench/serving_latency.py --model artifacts/model/model.tar.gz
-        [--seconds 30] [--concurrency 16] [--api-url URL]
+        [--source SOURCE] [--batch-reviews 6400] [--batch-threads 1 2] [--checkout-code]
+        [--seconds 30] [--concurrency 16] [--api-url URL] [--skip-end-to-end]
 
-1. In process, one torch thread: the artifact's handlers (input_fn → predict_fn → output_fn,
-   through the serving toolkit's request path) on one median-length IMDB review (173 words;
-   the corpus median is 174), p50/p99 over many calls; predict_fn alone on the same review;
-   and reviews per second for batches of 64.
+1. In process: the artifact's handlers (input_fn → predict_fn → output_fn, through the
+   serving toolkit's request path). One torch thread: one median-length IMDB review (173
+   words; the corpus median is 174), p50/p99 over many calls, and predict_fn alone on the
+   same review. Then the first --batch-reviews test reviews in file order (as `sentiment
+   evaluate` reads them) sent 64 to a request, with one torch thread and with one per core
+   (--batch-threads): reviews per second; and the tokenizer alone on the same reviews, for
+   its share. The tokenizer's stem cache is warmed on those reviews first, as a serving
+   process's is.
+   --checkout-code loads the artifact's weights with the checkout's model/ handlers
+   instead of the artifact's own code/.
 2. End to end over loopback: ``sentiment up --model ...`` on free ports (or the API at
    --api-url), then a bounded load generator — --concurrency clients, each sending its next
    review as soon as the last is answered, for --seconds — reports requests per second,
@@ -27,12 +34,13 @@ from pathlib import Path
 
 import torch
 from local_api_load import local_stack, percentiles_ms, review_body, run_load, sample_reviews
+from prepare_speed import DEFAULT_ARCHIVE
 
-from sentiment import inference_toolkit
-from sentiment.model_loader import JSON, served_artifact
+from sentiment import MODEL_SOURCE_DIR, imdb_source, inference_toolkit
+from sentiment.evaluation import REQUEST_BATCH, read_reviews, torch_threads
+from sentiment.model_loader import JSON, ServedModel, served_artifact
 
 MEDIAN_REVIEW_FILE = "train/pos/1402_7.txt"
-BATCH = 64
 
 
 def _timed(call, repeats: int) -> list[float]:
@@ -44,34 +52,62 @@ def _timed(call, repeats: int) -> list[float]:
     return durations
 
 
-def in_process(model: Path, repeats: int) -> dict:
-    torch.set_num_threads(1)
-    reviews = sample_reviews()
-    review = next(r["text"] for r in reviews if r["file"] == MEDIAN_REVIEW_FILE)
+def one_review(served: ServedModel, repeats: int) -> dict:
+    review = next(r["text"] for r in sample_reviews() if r["file"] == MEDIAN_REVIEW_FILE)
     body = review_body(review)
-    batch_body = json.dumps(
-        {"reviews": [reviews[i % len(reviews)]["text"] for i in range(BATCH)]}
-    ).encode()
-    with served_artifact(model) as served:
 
-        def one() -> None:
-            answer = inference_toolkit.invoke(served, body, JSON, JSON)
-            assert answer.status == 200, answer.body
+    def one() -> None:
+        answer = inference_toolkit.invoke(served, body, JSON, JSON)
+        assert answer.status == 200, answer.body
 
-        request = served.handlers.input_fn(body.decode(), JSON)
+    request = served.handlers.input_fn(body.decode(), JSON)
+    with torch_threads(1):
         _timed(one, 50)  # warm-up
         handlers = _timed(one, repeats)
         predict = _timed(lambda: served.handlers.predict_fn(request, served.model), repeats)
-        batches = max(3, repeats // 200)
-        batch_seconds = _timed(
-            lambda: inference_toolkit.invoke(served, batch_body, JSON, JSON), batches
-        )
     return {
+        "torch_threads": 1,
         "review_words": len(review.split()),
         "calls": repeats,
         "handlers": percentiles_ms(handlers),
         "predict_fn": percentiles_ms(predict),
-        "batch_of_64_reviews_per_second": round(BATCH * batches / sum(batch_seconds), 1),
+    }
+
+
+def batches_in_file_order(served: ServedModel, texts: list[str], threads: list[int]) -> dict:
+    """Requests of REQUEST_BATCH test reviews, as `sentiment evaluate` sends them."""
+    model = served.model
+
+    def tokenize() -> None:
+        for text in texts:
+            model.vocabulary.ids(model.tokenizer(text))
+
+    tokenize()  # fills the stem cache
+    tokenizer_seconds = sum(_timed(tokenize, 1))
+    bodies = [
+        json.dumps({"reviews": texts[start : start + REQUEST_BATCH]}).encode()
+        for start in range(0, len(texts), REQUEST_BATCH)
+    ]
+
+    def send_all() -> None:
+        for body in bodies:
+            answer = inference_toolkit.invoke(served, body, JSON, JSON)
+            assert answer.status == 200, answer.body
+
+    throughput = []
+    for count in threads:
+        with torch_threads(count):
+            inference_toolkit.invoke(served, bodies[0], JSON, JSON)  # warm-up
+            seconds = sum(_timed(send_all, 1))
+        throughput.append(
+            {"torch_threads": count, "reviews_per_second": round(len(texts) / seconds, 1)}
+        )
+    return {
+        "reviews": len(texts),
+        "request_batch": REQUEST_BATCH,
+        "handlers": throughput,
+        # Pure Python: one thread whatever torch's setting.
+        "tokenizer_reviews_per_second": round(len(texts) / tokenizer_seconds, 1),
     }
 
 
@@ -89,6 +125,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True, help="model.tar.gz")
     parser.add_argument("--repeats", type=int, default=2000, help="in-process calls to time")
+    parser.add_argument(
+        "--source",
+        default=os.environ.get(imdb_source.SOURCE_ENV) or str(DEFAULT_ARCHIVE),
+        help="the IMDB archive or aclImdb directory the test reviews come from",
+    )
+    parser.add_argument("--cache-dir", type=Path, default=imdb_source.default_cache_dir())
+    parser.add_argument("--batch-reviews", type=int, default=6400, help="0: skip the batches")
+    parser.add_argument(
+        "--batch-threads", type=int, nargs="+", default=sorted({1, os.cpu_count() or 1})
+    )
+    parser.add_argument(
+        "--checkout-code", action="store_true", help="the checkout's model/ handlers"
+    )
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--api-url", help="load this API instead of starting the local stack")
@@ -96,11 +145,21 @@ def main() -> None:
     args = parser.parse_args()
     results = {
         "model": str(args.model),
+        "handlers": "checkout model/" if args.checkout_code else "the artifact's code/",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "load_average_at_start": [round(load, 2) for load in os.getloadavg()],
         "torch": torch.__version__,
-        "in_process_one_thread": in_process(args.model, args.repeats),
     }
+    code = MODEL_SOURCE_DIR if args.checkout_code else None
+    with served_artifact(args.model, code) as served:
+        results["in_process_one_review"] = one_review(served, args.repeats)
+        if args.batch_reviews:
+            root = imdb_source.resolve(args.source, args.cache_dir)
+            texts = read_reviews(root, "test").texts[: args.batch_reviews]
+            results["in_process_batches_in_file_order"] = batches_in_file_order(
+                served, texts, args.batch_threads
+            )
+    results["load_average_after_in_process"] = [round(load, 2) for load in os.getloadavg()]
     if not args.skip_end_to_end:
         results["local_api"] = end_to_end(args.model, args.api_url, args.concurrency, args.seconds)
     print(json.dumps(results, indent=2))

@@ -73,9 +73,13 @@ class ArtifactLoadError(ValueError):
     """model_fn refused the artifact: a file is missing or corrupt (the message names it)."""
 
 
-def load_model_dir(model_dir: Path) -> ServedModel:
-    """Load an extracted model directory (what the container has at /opt/ml/model)."""
-    handlers = import_isolated(model_dir / CODE_DIR, HANDLER_MODULE)
+def load_model_dir(model_dir: Path, code: Path | None = None) -> ServedModel:
+    """Load an extracted model directory (what the container has at /opt/ml/model).
+
+    With `code`, the handlers come from that directory instead of the artifact's code/:
+    changed handlers measured on trained weights (bench/serving_latency.py --checkout-code).
+    """
+    handlers = import_isolated(code or model_dir / CODE_DIR, HANDLER_MODULE)
     try:
         model = handlers.model_fn(str(model_dir))
     except handlers.ArtifactError as error:
@@ -84,9 +88,10 @@ def load_model_dir(model_dir: Path) -> ServedModel:
 
 
 @contextmanager
-def served_artifact(artifact: Path) -> Iterator[ServedModel]:
-    """model.tar.gz extracted (safely) into a temporary directory and loaded from there."""
+def served_artifact(artifact: Path, code: Path | None = None) -> Iterator[ServedModel]:
+    """model.tar.gz extracted (safely) into a temporary directory and loaded from there
+    (with the handlers in `code`, if given: see load_model_dir)."""
     if not artifact.is_file():
         raise FileNotFoundError(f"model artifact not found: {artifact}")
     with tempfile.TemporaryDirectory(prefix="sentiment-model-") as scratch:
-        yield load_model_dir(extract_tarball(artifact, Path(scratch) / "model"))
+        yield load_model_dir(extract_tarball(artifact, Path(scratch) / "model"), code)

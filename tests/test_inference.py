@@ -3,7 +3,10 @@ each content type, batches, every rejection with its status and message, and dam
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
+import random
 import shutil
 import sys
 from collections.abc import Iterator
@@ -13,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 from dataset import EncodedSplit, padded_batch
-from model_artifacts import NEGATIVE_WORDS, POSITIVE_WORDS, write_model_dir
+from model_artifacts import NEGATIVE_WORDS, NEUTRAL_WORDS, POSITIVE_WORDS, write_model_dir
 
 from sentiment import MODEL_SOURCE_DIR
 from sentiment.evaluation import torch_threads
@@ -78,7 +81,7 @@ def test_handlers_and_the_modules_they_import_come_from_the_artifacts_code(
 @pytest.mark.parametrize("content_type", [TEXT, "text/plain; charset=utf-8", "Text/Plain"])
 def test_plain_text_is_one_review(served: ServedModel, content_type: str):
     answer = _answer(served, PRAISE.encode(), content_type)
-    assert set(answer) == {"sentiment", "score"}
+    assert set(answer) == {"sentiment", "score", "low_confidence"}
     assert answer["sentiment"] == "positive"
     assert 0.5 < answer["score"] <= 1.0
     assert _answer(served, SCORN.encode(), content_type)["sentiment"] == "negative"
@@ -120,6 +123,66 @@ def test_a_review_of_only_stopwords_or_unknown_words_still_gets_an_answer(served
         assert 0.0 <= answer["score"] <= 1.0
 
 
+# Gibberish, no words at all, stopwords only, and one known word among unknown ones: the last
+# scores 0.88 on the word it knows, a confident number resting on a quarter of the review.
+NOTHING_TO_GO_ON = ["zzyzx qwerty", "🎬 !!!", "the and of it", "wonderful zzyzx qwerty blorp"]
+# Only known words, but none that carries an opinion: the score stays near even odds.
+NEUTRAL_FACT = "The film has a plot and an actor."
+
+
+def test_a_review_the_model_has_nothing_to_go_on_is_flagged_low_confidence(served: ServedModel):
+    reviews = [*NOTHING_TO_GO_ON, NEUTRAL_FACT, PRAISE, SCORN]
+    answer = _answer(served, json.dumps({"reviews": reviews}).encode(), JSON)
+    flags = [prediction["low_confidence"] for prediction in answer["predictions"]]
+    assert flags == [True] * (len(reviews) - 2) + [False, False]
+    # The flag qualifies a verdict, it does not replace one.
+    assert {prediction["sentiment"] for prediction in answer["predictions"]} <= {
+        "positive",
+        "negative",
+    }
+    assert _answer(served, NOTHING_TO_GO_ON[0].encode(), TEXT)["low_confidence"] is True
+    assert _answer(served, PRAISE.encode(), TEXT)["low_confidence"] is False
+
+
+def _flagged(served: ServedModel, score: float, words: int = 10, known: int = 10) -> bool:
+    handlers = served.handlers
+    return handlers.verdict(handlers.Scored(score, words, known))["low_confidence"]
+
+
+def test_a_confidence_below_the_threshold_is_low_on_either_side(served: ServedModel):
+    threshold = served.handlers.MIN_CONFIDENCE
+    assert not _flagged(served, threshold)
+    assert not _flagged(served, 1 - threshold)
+    assert _flagged(served, threshold - 1e-6)
+    assert _flagged(served, 1 - threshold + 1e-6)
+    assert _flagged(served, 0.5)
+    assert not _flagged(served, 0.999)
+    assert not _flagged(served, 0.001)
+
+
+def test_fewer_known_words_than_the_threshold_share_is_low_confidence(served: ServedModel):
+    enough = math.ceil(10 * served.handlers.MIN_KNOWN_SHARE)
+    assert not _flagged(served, 0.99, words=10, known=enough)
+    assert _flagged(served, 0.99, words=10, known=enough - 1)
+    assert _flagged(served, 0.99, words=1, known=0)
+    # Stopwords only: the model read no word at all.
+    assert _flagged(served, 0.99, words=0, known=0)
+
+
+def test_the_verdict_keeps_its_side_and_score_when_flagged(served: ServedModel):
+    handlers = served.handlers
+    assert handlers.verdict(handlers.Scored(0.6, 10, 1)) == {
+        "sentiment": "positive",
+        "score": 0.6,
+        "low_confidence": True,
+    }
+    assert handlers.verdict(handlers.Scored(0.0123456789, 4, 4)) == {
+        "sentiment": "negative",
+        "score": 0.012346,
+        "low_confidence": False,
+    }
+
+
 def test_a_review_of_only_stopwords_is_encoded_as_the_training_job_encodes_it(
     served: ServedModel,
 ):
@@ -127,6 +190,75 @@ def test_a_review_of_only_stopwords_is_encoded_as_the_training_job_encodes_it(
     # `sentiment prepare` stores such a review with no ids; training reads it back so.
     trained_ids, trained_lengths = padded_batch(EncodedSplit.from_reviews([[]], [1]), np.array([0]))
     assert (ids.tolist(), lengths.tolist()) == (trained_ids.tolist(), trained_lengths.tolist())
+
+
+@pytest.fixture(scope="module")
+def both_branches(model_dir: Path) -> ServedModel:
+    """The artifact with the LSTM branch in the score too, so that a batch which mixed up
+    rows, or let a review read its neighbours' padding, would change the scores."""
+    served = load_model_dir(model_dir)
+    with torch.no_grad():
+        served.model.network.fusion.weight.fill_(1.0)
+    return served
+
+
+def _words(count: int, seed: int) -> str:
+    words = POSITIVE_WORDS + NEGATIVE_WORDS + NEUTRAL_WORDS + ("zzyzx",)
+    generator = random.Random(seed)
+    return " ".join(generator.choice(words) for _ in range(count))
+
+
+def test_a_batch_of_mixed_lengths_in_mixed_order_scores_each_review_as_alone(
+    both_branches: ServedModel,
+):
+    handlers, model = both_branches.handlers, both_branches.model
+    # Lengths in no order, a review cut at max_length (500 words), one of stopwords only,
+    # one with no words at all, and a review sent twice.
+    reviews = [_words(n, seed) for seed, n in enumerate([40, 3, 700, 17, 1, 230, 40, 9, 120])]
+    reviews[4:4] = ["the and of it", "🎬 !!!", reviews[0]]
+    lengths = handlers.encode_batch(reviews, model)[1].tolist()
+    assert len(handlers.length_buckets(lengths)) > 2  # run as several batches, reordered
+    batched = handlers.score_reviews(reviews, model)
+    alone = [handlers.score_reviews([review], model)[0] for review in reviews]
+    assert [(s.words, s.known) for s in batched] == [(s.words, s.known) for s in alone]
+    assert [s.score for s in batched] == pytest.approx([s.score for s in alone], abs=1e-6)
+    assert (alone[2].words, alone[4].words, alone[5].words) == (500, 0, 0)
+    # Distinct but for the review sent twice and the two with no word to read.
+    assert len({round(s.score, 4) for s in alone}) == len(reviews) - 2
+
+
+def _batch_cost(buckets: list[list[int]], lengths: list[int], overhead: float, step: float):
+    return sum(overhead + max(lengths[i] for i in b) * (step + len(b)) for b in buckets)
+
+
+def test_length_buckets_cut_the_sorted_lengths_where_it_costs_least(served: ServedModel):
+    length_buckets = served.handlers.length_buckets
+    generator = random.Random(0)
+    for _ in range(300):
+        lengths = [generator.randint(1, 500) for _ in range(generator.randint(1, 8))]
+        overhead, step = generator.choice([0, 10, 150, 2000]), generator.choice([0, 1, 5])
+        buckets = length_buckets(lengths, overhead, step)
+        order = [i for bucket in buckets for i in bucket]
+        assert sorted(order) == list(range(len(lengths)))
+        assert [lengths[i] for i in order] == sorted(lengths)
+        cuttings = (  # every way to cut the sorted lengths into batches
+            [order[start:end] for start, end in itertools.pairwise((0, *cuts, len(order)))]
+            for size in range(len(order))
+            for cuts in itertools.combinations(range(1, len(order)), size)
+        )
+        cheapest = min(_batch_cost(cutting, lengths, overhead, step) for cutting in cuttings)
+        assert _batch_cost(buckets, lengths, overhead, step) == pytest.approx(cheapest)
+
+
+def test_length_buckets_in_plain_cases(served: ServedModel):
+    length_buckets = served.handlers.length_buckets
+    assert length_buckets([7]) == [[0]]
+    assert length_buckets([5, 5, 5]) == [[0, 1, 2]]
+    # Batches cost nothing: no padding at all. Prohibitive: one batch.
+    assert length_buckets([3, 1, 2, 1], 0, 0) == [[1, 3], [2], [0]]
+    assert length_buckets([400, 1, 3], 100_000, 1) == [[1, 2, 0]]
+    # One long review does not make 63 short ones read its length.
+    assert length_buckets([500] + [10] * 63) == [list(range(1, 64)), [0]]
 
 
 def test_scores_are_probabilities_matching_the_sentiment(served: ServedModel):
@@ -296,3 +428,31 @@ def test_settings_of_the_wrong_shape_are_named(
 ):
     (damaged / name).write_text(content)
     assert str(damaged / name) in _artifact_error(served, damaged)
+
+
+def test_the_artifacts_calibrated_fusion_is_what_the_endpoint_serves(tmp_path: Path):
+    """The fusion, fitted on validation reviews and their crops, is the calibration: it
+    travels in model.pt and the served score is its sigmoid, length terms included."""
+    directory = write_model_dir(tmp_path / "model")
+    weights = torch.load(directory / "model.pt", weights_only=True)
+    # Only the length terms: 1/sqrt(length) * 3 (n-gram logit 0 for neutral words) + 0.5.
+    weights["fusion.weight"] = torch.tensor([[0.0, 0.0, 0.0, 0.0, 3.0]])
+    weights["fusion.bias"] = torch.tensor([0.5])
+    torch.save(weights, directory / "model.pt")
+    served = load_model_dir(directory)
+    for words in (1, 4, 9):
+        answer = _answer(served, " ".join(["film"] * words).encode(), TEXT)
+        expected = 1 / (1 + math.exp(-(0.5 + 3 / math.sqrt(words))))
+        assert answer["score"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_an_artifact_from_before_the_length_aware_fusion_still_serves(tmp_path: Path):
+    directory = write_model_dir(tmp_path / "model")
+    config = json.loads((directory / "model_config.json").read_text())
+    del config["length_aware_fusion"]
+    (directory / "model_config.json").write_text(json.dumps(config))
+    weights = torch.load(directory / "model.pt", weights_only=True)
+    weights["fusion.weight"] = torch.tensor([[0.0, 1.0]])
+    torch.save(weights, directory / "model.pt")
+    served = load_model_dir(directory)
+    assert _answer(served, b"wonderful", TEXT)["score"] == pytest.approx(1 / (1 + math.exp(-2)))
