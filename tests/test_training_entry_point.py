@@ -201,6 +201,7 @@ def test_every_metric_definition_matches_the_log_and_every_metric_line_is_read(
         "train:loss": 3,
         "validation:loss": 3,
         "validation:accuracy": 3,
+        "validation:short_accuracy": 1,
         "test:loss": 1,
         "test:accuracy": 1,
         "ngram:validation:accuracy": 1,
@@ -210,6 +211,9 @@ def test_every_metric_definition_matches_the_log_and_every_metric_line_is_read(
         pytest.approx(entry["val_loss"], abs=5e-5) for entry in evaluation["history"]
     ]
     assert found["test:accuracy"] == [pytest.approx(evaluation["test"]["accuracy"], abs=5e-5)]
+    assert found["validation:short_accuracy"] == [
+        pytest.approx(evaluation["validation_crops"]["accuracy"], abs=5e-5)
+    ]
     # Every key=value pair is numeric, so SageMaker never reads a partial value.
     metric_lines = [line for line in lines if line.startswith(("epoch=", "ngram ", "final "))]
     assert len(metric_lines) == 3 + 1 + 1
