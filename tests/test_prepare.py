@@ -25,7 +25,7 @@ from imdb_fixture import (
     write_archive,
     write_directory,
 )
-from preprocess import OOV_ID, Tokenizer, Vocabulary
+from preprocess import OOV_ID, SENTIMENT_STRUCTURE_WORDS, Tokenizer, Vocabulary
 
 import sentiment
 import sentiment.prepare
@@ -119,6 +119,8 @@ def test_manifest_describes_the_dataset(prepared_imdb: Path):
     assert data["vocabulary_size"] == len(vocabulary) == len(vocabulary.words) + 2
     assert data["preprocessing"] == {
         "keep_negations": True,
+        "kept_stopwords": list(SENTIMENT_STRUCTURE_WORDS),
+        "negation_scope": True,
         "max_length": 500,
         "stemmer": "nltk-porter",
         "stopword_count": 179,
