@@ -9,8 +9,10 @@ Two branches read the same word ids and each gives a logit:
   Manning 2012).
 
 The branches are trained separately (trained jointly, the n-gram branch memorizes the
-training set and starves the LSTM) and combined by a two-weight logistic regression
-fitted on the validation split. Everything is a tensor in one state_dict.
+training set and starves the LSTM) and combined by a logistic regression over the two
+logits and the review's length (fusion_inputs), fitted on the validation reviews and
+short crops of them: it is also the score's calibration. Everything is a tensor in one
+state_dict.
 """
 
 from __future__ import annotations
