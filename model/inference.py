@@ -18,7 +18,6 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 
 import torch
@@ -184,17 +183,19 @@ class Scored:
     known: int  # of those, the ones in the vocabulary
 
 
-def encode_batch(reviews: list[str], model: LoadedModel) -> tuple[torch.Tensor, torch.Tensor]:
-    """Padded word ids and lengths, preprocessed exactly as the training data was."""
+def encode_reviews(reviews: list[str], model: LoadedModel) -> list[list[int]]:
+    """Each review's word ids, preprocessed exactly as the training data was."""
     # A review of stopwords only gets one padding step to read, as in training
     # (dataset.padded_batch).
-    encoded = [model.vocabulary.ids(model.tokenizer(review)) or [PAD_ID] for review in reviews]
-    lengths = torch.tensor([len(review_ids) for review_ids in encoded], dtype=torch.long)
-    ids = torch.full((len(encoded), int(lengths.max())), PAD_ID, dtype=torch.long)
-    # All ids in one copy, in row-major order as the mask's places are: not a tensor per row.
-    real = torch.arange(ids.size(1))[None, :] < lengths[:, None]
-    ids[real] = torch.tensor(list(chain.from_iterable(encoded)), dtype=torch.long)
-    return ids, lengths
+    return [model.vocabulary.ids(model.tokenizer(review)) or [PAD_ID] for review in reviews]
+
+
+def encode_batch(encoded: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reviews' word ids padded to the longest, and their lengths."""
+    longest = max(map(len, encoded))
+    ids = [review + [PAD_ID] * (longest - len(review)) for review in encoded]
+    lengths = [len(review) for review in encoded]
+    return torch.tensor(ids, dtype=torch.long), torch.tensor(lengths, dtype=torch.long)
 
 
 # What a batch costs the network beyond its reviews' steps, in units of one review's step:
@@ -241,17 +242,15 @@ def score_reviews(reviews: list[str], model: LoadedModel) -> list[Scored]:
     The reviews run in batches of similar length (length_buckets): padded to the longest
     of the whole request, the network spent most of its time on padding.
     """
-    ids, lengths = encode_batch(reviews, model)
+    encoded = encode_reviews(reviews, model)
     scores = [0.0] * len(reviews)
     with torch.inference_mode():
-        for bucket in length_buckets(lengths.tolist()):
-            rows = torch.tensor(bucket)
-            bucket_lengths = lengths[rows]
-            logits = model.network(ids[rows, : int(bucket_lengths[-1])], bucket_lengths)
+        for bucket in length_buckets([len(review) for review in encoded]):
+            logits = model.network(*encode_batch([encoded[row] for row in bucket]))
             for row, score in zip(bucket, torch.sigmoid(logits).tolist(), strict=True):
                 scores[row] = score
-    words = [int(n) for n in (ids != PAD_ID).sum(dim=1)]
-    known = [int(n) for n in ((ids != PAD_ID) & (ids != OOV_ID)).sum(dim=1)]
+    words = [len(review) - review.count(PAD_ID) for review in encoded]
+    known = [count - review.count(OOV_ID) for count, review in zip(words, encoded, strict=True)]
     return [Scored(*values) for values in zip(scores, words, known, strict=True)]
 
 

@@ -186,7 +186,8 @@ def test_the_verdict_keeps_its_side_and_score_when_flagged(served: ServedModel):
 def test_a_review_of_only_stopwords_is_encoded_as_the_training_job_encodes_it(
     served: ServedModel,
 ):
-    ids, lengths = served.handlers.encode_batch(["the and of it"], served.model)
+    handlers = served.handlers
+    ids, lengths = handlers.encode_batch(handlers.encode_reviews(["the and of it"], served.model))
     # `sentiment prepare` stores such a review with no ids; training reads it back so.
     trained_ids, trained_lengths = padded_batch(EncodedSplit.from_reviews([[]], [1]), np.array([0]))
     assert (ids.tolist(), lengths.tolist()) == (trained_ids.tolist(), trained_lengths.tolist())
@@ -216,7 +217,7 @@ def test_a_batch_of_mixed_lengths_in_mixed_order_scores_each_review_as_alone(
     # one with no words at all, and a review sent twice.
     reviews = [_words(n, seed) for seed, n in enumerate([40, 3, 700, 17, 1, 230, 40, 9, 120])]
     reviews[4:4] = ["the and of it", "🎬 !!!", reviews[0]]
-    lengths = handlers.encode_batch(reviews, model)[1].tolist()
+    lengths = [len(ids) for ids in handlers.encode_reviews(reviews, model)]
     assert len(handlers.length_buckets(lengths)) > 2  # run as several batches, reordered
     batched = handlers.score_reviews(reviews, model)
     alone = [handlers.score_reviews([review], model)[0] for review in reviews]
