@@ -45,7 +45,8 @@ _NEGATION_OPENERS = NEGATIONS | {
 # "not only X but Y" praises X: no scope opens.
 _NOT_NEGATING = frozenset({"only", "just"})
 # Stopwords that carry the structure of an opinion: contrast ("but"), degree ("too",
-# "very", "most") and limitation ("only", "few"). Kept by measurement (README, Model).
+# "very", "most") and limitation ("only", "few"). Chosen by hand; measured together with
+# the negation scope (README, Data preparation).
 SENTIMENT_STRUCTURE_WORDS = (
     *("but", "against", "too", "very", "only", "few", "more", "most", "so", "than", "again"),
     *("off", "over", "same", "just", "all", "such", "should"),
