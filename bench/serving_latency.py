@@ -10,8 +10,9 @@
    same review. Then the first --batch-reviews test reviews in file order (as `sentiment
    evaluate` reads them) sent 64 to a request, with one torch thread and with one per core
    (--batch-threads): reviews per second, on a second pass (a serving process's stem cache
-   and kernels are warm) and on the first; and the tokenizer alone on the same reviews, for
-   its share.
+   and kernels are warm) and on the first; the same reviews sorted by length before they
+   are cut into requests (no padding: the bound for bucketing inside a request); and the
+   tokenizer alone on the same reviews, for its share.
    --checkout-code loads the artifact's weights with the checkout's model/ handlers
    instead of the artifact's own code/.
 2. End to end over loopback: ``sentiment up --model ...`` on free ports (or the API at
@@ -36,7 +37,8 @@ import torch
 from local_api_load import local_stack, percentiles_ms, review_body, run_load, sample_reviews
 from prepare_speed import DEFAULT_ARCHIVE
 
-from sentiment import MODEL_SOURCE_DIR, imdb_source, inference_toolkit
+from contract.layout import MODEL_SOURCE_DIR
+from sentiment import imdb_source, inference_toolkit
 from sentiment.evaluation import REQUEST_BATCH, read_reviews, torch_threads
 from sentiment.model_loader import JSON, ServedModel, served_artifact
 
@@ -74,15 +76,25 @@ def one_review(served: ServedModel, repeats: int) -> dict:
     }
 
 
-def batches_in_file_order(served: ServedModel, texts: list[str], threads: list[int]) -> dict:
-    """Requests of REQUEST_BATCH test reviews, as `sentiment evaluate` sends them."""
-    model = served.model
-    bodies = [
+def _request_bodies(texts: list[str]) -> list[bytes]:
+    return [
         json.dumps({"reviews": texts[start : start + REQUEST_BATCH]}).encode()
         for start in range(0, len(texts), REQUEST_BATCH)
     ]
 
-    def send_all() -> None:
+
+def batches_in_file_order(served: ServedModel, texts: list[str], threads: list[int]) -> dict:
+    """Requests of REQUEST_BATCH test reviews, as `sentiment evaluate` sends them; and the
+    same reviews sorted by length first, so that each request's reviews are as long as each
+    other: no padding to skip, the most that bucketing inside a request can reach."""
+    model = served.model
+    words = {text: len(model.vocabulary.ids(model.tokenizer(text))) for text in texts}
+    orders = {
+        "file_order": _request_bodies(texts),
+        "sorted_by_length": _request_bodies(sorted(texts, key=words.__getitem__)),
+    }
+
+    def send_all(bodies: list[bytes]) -> None:
         for body in bodies:
             answer = inference_toolkit.invoke(served, body, JSON, JSON)
             assert answer.status == 200, answer.body
@@ -92,13 +104,19 @@ def batches_in_file_order(served: ServedModel, texts: list[str], threads: list[i
         with torch_threads(count):
             # The first pass fills the stem cache and builds oneDNN's kernels for these batch
             # shapes: with two threads it ran 6 to 27 % slower.
-            first = sum(_timed(send_all, 1))
-            seconds = sum(_timed(send_all, 1))
+            first = sum(_timed(lambda: send_all(orders["file_order"]), 1))
+            seconds = {
+                order: sum(_timed(lambda bodies=bodies: send_all(bodies), 1))
+                for order, bodies in orders.items()
+            }
         throughput.append(
             {
                 "torch_threads": count,
-                "reviews_per_second": round(len(texts) / seconds, 1),
+                "reviews_per_second": round(len(texts) / seconds["file_order"], 1),
                 "first_pass_reviews_per_second": round(len(texts) / first, 1),
+                "sorted_by_length_reviews_per_second": round(
+                    len(texts) / seconds["sorted_by_length"], 1
+                ),
             }
         )
 
@@ -110,6 +128,7 @@ def batches_in_file_order(served: ServedModel, texts: list[str], threads: list[i
     return {
         "reviews": len(texts),
         "request_batch": REQUEST_BATCH,
+        "mean_words_read": round(sum(words.values()) / len(texts), 1),
         "handlers": throughput,
         # Pure Python: one thread whatever torch's setting.
         "tokenizer_reviews_per_second": round(len(texts) / tokenizer_seconds, 1),
