@@ -12,7 +12,7 @@ import sys
 
 from aws_cdk import App
 
-from sentiment import MODEL_SOURCE_DIR, PROJECT_ROOT
+from contract.layout import MODEL_SOURCE_DIR, PROJECT_ROOT
 from stacks.compliance import apply_aws_solutions_checks
 from stacks.config import ConfigError, load_config
 from stacks.sentiment_app import FrontendMissing, build_stacks, gather_inputs

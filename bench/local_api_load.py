@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 import psutil
 
-from sentiment import PROJECT_ROOT
+from contract.layout import PROJECT_ROOT
 
 SAMPLE_REVIEWS = PROJECT_ROOT / "tests" / "data" / "sample_reviews.json"
 START_SECONDS = 120.0

@@ -34,7 +34,8 @@ import psutil
 from bs4 import BeautifulSoup
 from preprocess import strip_html
 
-from sentiment import PROJECT_ROOT, imdb_source
+from contract.layout import PROJECT_ROOT
+from sentiment import imdb_source
 
 # The seed's function is kept with the tests, which check our output against it.
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))

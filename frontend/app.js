@@ -1,7 +1,6 @@
 // The page's behaviour: read config.json, send the review to the prediction API, show the verdict.
 // Everything the user typed or the API answered reaches the page through textContent only.
 
-const DEFAULT_MAX_CHARS = 20000;
 // API Gateway gives up after 29 s; wait a little longer so its own answer can still arrive.
 const REQUEST_TIMEOUT_MS = 30000;
 const EXCERPT_CHARS = 180;
@@ -47,16 +46,18 @@ async function loadConfig() {
   if (typeof data?.apiUrl !== "string" || data.apiUrl === "") {
     throw new Problem("This page's settings (config.json) do not name the sentiment API.");
   }
-  const maxChars = Number.isInteger(data.maxReviewChars) && data.maxReviewChars > 0
-    ? data.maxReviewChars
-    : DEFAULT_MAX_CHARS;
-  return { apiUrl: new URL(data.apiUrl, document.baseURI).href, maxChars };
+  // The API's own limit, generated with the page (contract/limits.py): no copy lives here.
+  if (!Number.isInteger(data.maxReviewChars) || data.maxReviewChars < 1) {
+    throw new Problem("This page's settings (config.json) do not give the review length limit.");
+  }
+  return { apiUrl: new URL(data.apiUrl, document.baseURI).href, maxChars: data.maxReviewChars };
 }
 
 function reviewState() {
   const text = review.value;
   const chars = characterCount(text);
-  const maxChars = config?.maxChars ?? DEFAULT_MAX_CHARS;
+  // Until config.json arrives the limit is unknown: count, refuse nothing (submit stays off).
+  const maxChars = config?.maxChars ?? Infinity;
   return { text, chars, maxChars, blank: text.trim() === "", tooLong: chars > maxChars };
 }
 
@@ -65,7 +66,9 @@ function refreshForm() {
   const over = chars - maxChars;
   count.textContent = tooLong
     ? `${numberFormat.format(over)} ${over === 1 ? "character" : "characters"} over the ${numberFormat.format(maxChars)} limit`
-    : `${numberFormat.format(chars)} / ${numberFormat.format(maxChars)} characters`;
+    : maxChars === Infinity
+      ? `${numberFormat.format(chars)} ${chars === 1 ? "character" : "characters"}`
+      : `${numberFormat.format(chars)} / ${numberFormat.format(maxChars)} characters`;
   count.classList.toggle("is-over", tooLong);
   submit.disabled = busy || config === null || blank || tooLong;
 }

@@ -12,13 +12,23 @@ from collections.abc import Sequence
 
 import numpy as np
 from gensim.models import Word2Vec
+from gensim.models.callbacks import CallbackAny2Vec
 from preprocess import PAD_ID
+from progress import Progress
 
 
 def _stable_hash(text: str) -> int:
     # gensim seeds each word's vector from hash(word); Python's str hash changes
     # every run, which would make training irreproducible.
     return zlib.crc32(text.encode())
+
+
+class _EpochProgress(CallbackAny2Vec):
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def on_epoch_end(self, model: Word2Vec) -> None:
+        self.progress.advance()
 
 
 def word2vec_embeddings(
@@ -32,6 +42,7 @@ def word2vec_embeddings(
 ) -> np.ndarray:
     """A (vocabulary_size, dimensions) float32 matrix: padding zero, unseen ids small noise."""
     sentences = [[str(word) for word in review.tolist()] for review in reviews if len(review)]
+    progress = Progress("word2vec", epochs, "epochs")
     model = Word2Vec(
         sentences,
         vector_size=dimensions,
@@ -43,7 +54,9 @@ def word2vec_embeddings(
         seed=seed,
         workers=workers,
         hashfxn=_stable_hash,
+        callbacks=[_EpochProgress(progress)],
     )
+    progress.finish()
     rng = np.random.default_rng(seed)
     matrix = rng.normal(0.0, 0.1, (vocabulary_size, dimensions)).astype(np.float32)
     for word, index in model.wv.key_to_index.items():

@@ -48,7 +48,10 @@ from network import NetworkConfig, SentimentNetwork
 from ngram_fit import frequent_bigrams, logistic_regression, naive_bayes_ratios, presence
 from preprocess import Vocabulary
 from pretrain import word2vec_embeddings
+from progress import Progress
 from torch import nn
+
+from contract.hyperparameters import argument_parser
 
 CODE_FILES = ("inference.py", "network.py", "preprocess.py")
 SERVING_REQUIREMENTS = "serving_requirements.txt"
@@ -96,47 +99,17 @@ def paths_from_environment(environ: Mapping[str, str]) -> Paths:
     )
 
 
-def _boolean(text: str) -> bool:
-    # SageMaker passes every hyperparameter as a string.
-    if text.lower() in ("true", "1", "yes"):
-        return True
-    if text.lower() in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add = parser.add_argument
-    add("--epochs", type=int, default=3, help="most LSTM epochs (early stopping may end sooner)")
-    add("--batch-size", type=int, default=256)
-    add("--learning-rate", type=float, default=3e-3)
-    add("--embedding-dim", type=int, default=128)
-    add("--hidden-dim", type=int, default=128)
-    add("--layers", type=int, default=1)
-    add("--bidirectional", type=_boolean, default=True)
-    add("--dropout", type=float, default=0.4)
-    add(
-        "--bigram-min-reviews",
-        type=int,
-        default=2,
-        help="keep the bigrams found in at least this many training reviews (0: no bigrams)",
-    )
-    add("--ngram-c", type=float, default=0.2, help="n-gram branch inverse L2 strength (C)")
-    add("--word2vec-epochs", type=int, default=10, help="0 starts from random embeddings")
-    add(
-        "--crops-per-review",
-        type=int,
-        default=1,
-        help="short windows cut from each review to train and calibrate on (0: none)",
-    )
-    add("--crop-max-words", type=int, default=30, help="longest window, in words the model reads")
-    add("--patience", type=int, default=1, help="epochs without a better validation loss")
-    add("--seed", type=int, default=13)
-    add("--threads", type=int, default=0, help="CPU threads; 0 uses every core")
-    add("--checkpoint-dir", type=Path, default=None, help="default: /opt/ml/checkpoints")
-    add("--failure-file", type=Path, default=None, help="default: /opt/ml/output/failure")
+    """The hyperparameters (contract/hyperparameters.py, their one schema) and two paths."""
+    parser = argument_parser(__doc__.splitlines()[0], parents=[_paths_parser()])
+    parser.add_argument("--checkpoint-dir", type=Path, help="default: /opt/ml/checkpoints")
     return parser.parse_args(argv)
+
+
+def _paths_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--failure-file", type=Path, help="default: /opt/ml/output/failure")
+    return parser
 
 
 def log_metrics(prefix: str, **values: float) -> None:
@@ -347,7 +320,7 @@ class Trainer:
             *network.lstm_head.parameters(),
         ]
 
-    def _epoch(self, split: EncodedSplit, logit, step, rng) -> float:
+    def _epoch(self, split: EncodedSplit, logit, step, rng, progress: Progress) -> float:
         """One pass over `split`: `logit(indices, ids, lengths)` gives a batch's logits,
         `step()` updates the weights from the gradients and clears them."""
         total, count = 0.0, 0
@@ -361,6 +334,8 @@ class Trainer:
             step()
             total += loss.item() * len(indices)
             count += len(indices)
+            progress.advance()
+        progress.finish()
         return total / count
 
     def train_lstm_branch(self, checkpoint: dict | None) -> None:
@@ -390,7 +365,8 @@ class Trainer:
             torch.manual_seed(args.seed * 1000 + epoch)
             rng = np.random.default_rng([args.seed, 2, epoch])
             started = time.perf_counter()
-            train_loss = self._epoch(self.train, lstm_logit, step, rng)
+            progress = Progress(f"LSTM epoch {epoch}/{args.epochs}", steps_per_epoch, "batches")
+            train_loss = self._epoch(self.train, lstm_logit, step, rng, progress)
             val_loss, val_accuracy = _scores(
                 self._logits(self.validation, network.lstm_logit), self.validation.labels
             )
@@ -528,10 +504,12 @@ def write_model_dir(trainer: Trainer, model_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    failure_file = args.failure_file
+    argv = sys.argv[1:] if argv is None else argv
+    # Read first, so that an error in any other argument lands in the failure file too.
+    failure_file = _paths_parser().parse_known_args(argv)[0].failure_file
     started = time.perf_counter()
     try:
+        args = parse_args(argv)
         paths = paths_from_environment(os.environ)
         failure_file = failure_file or paths.failure_file
         torch.set_num_threads(args.threads or os.cpu_count() or 1)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 # Only what the parsers need: each command imports its own modules (torch, nltk, numpy,
 # httpx...) when it runs, so that `sentiment --help` and `sentiment predict` start at once.
+from contract import hyperparameters
+from contract.layout import PROJECT_ROOT
 from sentiment import imdb_source, local_stack, training_run
 
 DEFAULT_DATA_DIR = Path("data/prepared")
@@ -113,8 +115,9 @@ def _add_train(subcommands: argparse._SubParsersAction) -> None:
         help="train the model locally the way the SageMaker training job does",
         description="Run model/train.py from a fresh source tarball with SM_* variables, as "
         "the SageMaker training container does, and leave model.tar.gz in the model "
-        "directory. Any other option is a hyperparameter passed to train.py "
-        "(e.g. --epochs 3; see `python model/train.py --help`).",
+        "directory. The hyperparameters are cdk.json's sentiment:hyperparameters, which the "
+        "cloud training job gets too; any other option is a hyperparameter passed to train.py "
+        "after them, so it wins (e.g. --epochs 3; see `python model/train.py --help`).",
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="prepared dataset")
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
@@ -124,12 +127,24 @@ def _add_train(subcommands: argparse._SubParsersAction) -> None:
         default=DEFAULT_CHECKPOINT_DIR,
         help="checkpoints of unfinished runs; an identical rerun resumes from them",
     )
+    parser.add_argument(
+        "--cdk-json",
+        type=Path,
+        default=PROJECT_ROOT / "cdk.json",
+        help="where the hyperparameters come from; --no-cdk-json: train.py's defaults only",
+    )
+    parser.add_argument("--no-cdk-json", dest="cdk_json", action="store_const", const=None)
     parser.set_defaults(run=_run_train, accepts_hyperparameters=True)
 
 
 def _run_train(args: argparse.Namespace) -> None:
+    configured = (
+        hyperparameters.as_arguments(hyperparameters.cdk_json_hyperparameters(args.cdk_json))
+        if args.cdk_json
+        else []
+    )
     artifact = training_run.train(
-        args.data, args.model_dir, args.hyperparameters, args.checkpoint_dir
+        args.data, args.model_dir, configured + args.hyperparameters, args.checkpoint_dir
     )
     print(f"Model artifact: {artifact}")
 

@@ -41,10 +41,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from contract.packaging import file_sha256
 from sentiment import inference_toolkit, uvicorn_server
 from sentiment.local_stack import DEFAULT_ENDPOINT_NAME
 from sentiment.model_loader import ServedModel, served_artifact
-from sentiment.packaging import file_sha256
 
 # What the runtime names in its answers; there is no AWS account here.
 LOCAL_ACCOUNT = "000000000000"

@@ -39,7 +39,9 @@ from sklearn.metrics import (
     roc_auc_score,
     roc_curve,
 )
+from tqdm import tqdm
 
+from contract.packaging import file_sha256
 from sentiment import behaviour
 from sentiment.calibration import BINS, Reliability, calibration_figures, plot_reliability
 from sentiment.labeled_reviews import (
@@ -49,7 +51,6 @@ from sentiment.labeled_reviews import (
     training_and_validation,
 )
 from sentiment.model_loader import JSON, ServedModel, served_artifact
-from sentiment.packaging import file_sha256
 from sentiment.short_reviews import (
     ShortReviews,
     short_review_description,
@@ -92,7 +93,9 @@ class EndpointAnswers:
 def endpoint_predictions(served: ServedModel, texts: Sequence[str]) -> list[dict]:
     """The handlers' answer for every text, sent as JSON batches of REQUEST_BATCH."""
     predictions = []
-    for start in range(0, len(texts), REQUEST_BATCH):
+    requests = range(0, len(texts), REQUEST_BATCH)
+    # In a terminal only, as `sentiment prepare` shows its progress.
+    for start in tqdm(requests, desc="Scoring", unit="request", disable=None, leave=False):
         body = json.dumps({"reviews": list(texts[start : start + REQUEST_BATCH])}).encode()
         response, _ = served.invoke(body, JSON)
         predictions.extend(json.loads(response)["predictions"])

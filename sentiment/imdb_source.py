@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 from tqdm import tqdm
 
-from sentiment.packaging import extract_tarball, file_sha256
+from contract.packaging import extract_tarball, file_sha256
 
 OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 SOURCE_ENV = "IMDB_SOURCE"

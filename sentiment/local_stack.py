@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx
 
+from contract import limits
 from sentiment.uvicorn_server import GRACEFUL_SHUTDOWN_SECONDS, LOG_FORMAT
 
 DEFAULT_HOST = "127.0.0.1"
@@ -97,7 +98,10 @@ class Tier:
         # stops the tiers in order instead of all of them at once.
         self.process = subprocess.Popen(
             [sys.executable, "-m", *self.arguments],
-            env=with_glibc_tunables(os.environ, self.glibc_tunables),
+            env={
+                **with_glibc_tunables(os.environ, self.glibc_tunables),
+                **limits.runtime_environment(),
+            },
             start_new_session=True,
         )
         _logger.info("started %s (pid %d)", self.name, self.process.pid)

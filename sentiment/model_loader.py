@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from sentiment.packaging import extract_tarball
+from contract.packaging import extract_tarball
 
 HANDLER_MODULE = "inference"
 CODE_DIR = "code"

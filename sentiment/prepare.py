@@ -31,9 +31,9 @@ from dataset import VOCABULARY_FILE, EncodedSplit, write_split
 from preprocess import PreprocessingSettings, Tokenizer, Vocabulary
 from tqdm import tqdm
 
+from contract.packaging import file_sha256
 from sentiment import __version__
 from sentiment.imdb_source import UNLABELED_DIR, ReviewFile, review_files
-from sentiment.packaging import file_sha256
 
 MANIFEST_FILE = "manifest.json"
 # Reviews per task sent to a worker: large enough to amortize the inter-process

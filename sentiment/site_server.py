@@ -1,7 +1,7 @@
 """The web page on one machine: ``frontend/`` plus a generated ``config.json``.
 
 The files are served as they are deployed to S3, with the security headers the CloudFront
-distribution adds (``stacks.web_page``): the same Content-Security-Policy — scripts and styles
+distribution adds (``contract.web_page``): the same Content-Security-Policy — scripts and styles
 from the page's own origin only, and no connections but to the prediction API — and the same
 framing, sniffing and referrer rules. ``config.json`` names the local API, as the deployment's
 generated one names API Gateway.
@@ -21,8 +21,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sentiment import PROJECT_ROOT, uvicorn_server
-from stacks import web_page
+from contract import web_page
+from contract.layout import PROJECT_ROOT
+from sentiment import uvicorn_server
 
 FRONTEND_DIR = PROJECT_ROOT / "frontend"
 
@@ -69,7 +70,7 @@ class _SecurityHeaders:
 
 
 def create_app(api_url: str, frontend_dir: Path = FRONTEND_DIR) -> ASGIApp:
-    config = {"apiUrl": api_url}
+    config = web_page.page_settings(api_url)
 
     async def config_json(_: Request) -> Response:
         return JSONResponse(config)

@@ -17,8 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sentiment import MODEL_SOURCE_DIR
-from sentiment.packaging import build_tarball, extract_tarball, file_sha256
+from contract.packaging import build_tarball, build_training_source, extract_tarball, file_sha256
 
 CHANNELS = ("train", "validation", "test", "unlabeled")
 ARTIFACT_NAME = "model.tar.gz"
@@ -55,7 +54,7 @@ def train(
         )
     with tempfile.TemporaryDirectory(prefix="sentiment-train-") as scratch_name:
         scratch = Path(scratch_name)
-        tarball = build_tarball(MODEL_SOURCE_DIR, scratch / "sourcedir.tar.gz")
+        tarball = build_training_source(scratch / "sourcedir.tar.gz")
         code_dir = extract_tarball(tarball, scratch / "code")
         checkpoint_dir = checkpoint_root / run_key(tarball, data_dir, hyperparameters)
         job_model_dir = scratch / "model"

@@ -17,6 +17,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from contract import hyperparameters
+
 CONTEXT_PREFIX = "sentiment:"
 
 # SageMaker lowercases resource names in ARNs, and IAM matches ARNs case-sensitively: a
@@ -189,32 +191,17 @@ class _ContextReader:
     def choice(self, key: str, default: T, choices: Callable[[str], T]) -> T:
         return self._get(key, default, choices)
 
-    def mapping(self, key: str) -> Mapping[str, str]:
+    def hyperparameters(self, key: str) -> Mapping[str, str]:
         def parse(raw: Any) -> Mapping[str, str]:
             value = json.loads(raw) if isinstance(raw, str) else raw
             if not isinstance(value, dict):
                 raise TypeError("expected an object of hyperparameter names to values")
-            return MappingProxyType(
-                {name: _hyperparameter(name, item) for name, item in sorted(value.items())}
-            )
+            return MappingProxyType(hyperparameters.checked(value))
 
         return self._get(key, MappingProxyType({}), parse)
 
     def unknown_keys(self) -> list[str]:
         return sorted(CONTEXT_PREFIX + key for key in self._values.keys() - self._read)
-
-
-def _hyperparameter(name: str, value: Any) -> str:
-    if name.startswith("sagemaker_"):
-        raise ValueError(f"{name!r}: sagemaker_* hyperparameters are set by the app itself")
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,255}", name):
-        raise ValueError(f"{name!r} is not a command-line option name")
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise TypeError(f"{name!r}: a hyperparameter value is a string or a number")
-    text = str(value)
-    if len(text) > 2500:
-        raise ValueError(f"{name!r}: SageMaker limits hyperparameter values to 2500 characters")
-    return text
 
 
 def load_config(context: Mapping[str, Any], project_root: Path) -> SentimentConfig:
@@ -241,7 +228,7 @@ def load_config(context: Mapping[str, Any], project_root: Path) -> SentimentConf
         max_wait_minutes=read.integer(
             "trainingMaxWaitMinutes", defaults_training.max_wait_minutes, 1, 28 * 24 * 60
         ),
-        hyperparameters=read.mapping("hyperparameters"),
+        hyperparameters=read.hyperparameters("hyperparameters"),
         wait_timeout_minutes=read.integer(
             "trainingWaitMinutes",
             defaults_training.wait_timeout_minutes,

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from sentiment.packaging import file_sha256, source_files
+from contract.packaging import file_sha256, source_files
 
 FINGERPRINT_LENGTH = 16
 

@@ -13,6 +13,7 @@ from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from contract import limits
 from stacks.compliance import acknowledge
 from stacks.config import ApiSettings
 from stacks.functions import PythonFunction
@@ -107,7 +108,11 @@ class PredictionRoute(Construct):
             # Above the handler's SageMaker retries (2 x (2 s connect + 8 s read)) and
             # below API Gateway's 29 s integration timeout.
             timeout=Duration.seconds(25),
-            environment={"ENDPOINT_NAME": endpoint_name, "ALLOWED_ORIGIN": allowed_origin},
+            environment={
+                "ENDPOINT_NAME": endpoint_name,
+                "ALLOWED_ORIGIN": allowed_origin,
+                **limits.runtime_environment(),
+            },
         )
         self.handler.role.add_to_policy(
             iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn])

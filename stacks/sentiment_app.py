@@ -14,7 +14,7 @@ from pathlib import Path
 from aws_cdk import App, CfnOutput, Stack
 from constructs import Construct
 
-from sentiment.packaging import build_tarball
+from contract.packaging import build_training_source
 from stacks.config import SentimentConfig
 from stacks.fingerprint import directory_sha256
 from stacks.monitoring import ServingMonitoring
@@ -52,7 +52,7 @@ def gather_inputs(
             directory=config.prepared_data_dir,
             sha256=directory_sha256(config.prepared_data_dir),
         ),
-        source_tarball=build_tarball(model_source_dir, build_dir / "sourcedir.tar.gz"),
+        source_tarball=build_training_source(build_dir / "sourcedir.tar.gz", model_source_dir),
         frontend_dir=frontend_dir,
         metric_definitions=load_metric_definitions(model_source_dir / "metric_definitions.json"),
     )

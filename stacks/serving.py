@@ -17,6 +17,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from contract import limits
 from stacks.compliance import acknowledge
 from stacks.config import EndpointMode, EndpointSettings, PyTorchImages
 from stacks.images import processor, pytorch_image
@@ -155,6 +156,7 @@ class SentimentEndpoint(Construct):
                     "SAGEMAKER_SUBMIT_DIRECTORY": MODEL_CODE_DIRECTORY,
                     "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
                     "SAGEMAKER_REGION": Aws.REGION,
+                    **limits.runtime_environment(),
                 },
             ),
         )

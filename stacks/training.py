@@ -22,7 +22,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from sentiment.packaging import file_sha256
+from contract.packaging import file_sha256
 from stacks.compliance import acknowledge, acknowledge_cdk_provider_function, arn_reference
 from stacks.config import SentimentConfig
 from stacks.fingerprint import training_fingerprint, training_job_name

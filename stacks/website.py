@@ -11,16 +11,17 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3_deployment
 from constructs import Construct
 
-from stacks.compliance import acknowledge, acknowledge_bucket_deployment
-from stacks.storage import secure_bucket
-from stacks.web_page import (
+from contract.web_page import (
     CONFIG_FILE,
     FRAME_OPTION,
     HSTS_INCLUDE_SUBDOMAINS,
     HSTS_MAX_AGE_SECONDS,
     REFERRER_POLICY,
     content_security_policy,
+    page_settings,
 )
+from stacks.compliance import acknowledge, acknowledge_bucket_deployment
+from stacks.storage import secure_bucket
 
 
 def _enum_member(header_value: str) -> str:
@@ -29,7 +30,7 @@ def _enum_member(header_value: str) -> str:
 
 
 class Website(Construct):
-    """Serves ``frontend/`` plus a generated config.json ({"apiUrl": ...}) over HTTPS."""
+    """Serves ``frontend/`` plus a generated config.json (page_settings) over HTTPS."""
 
     def __init__(
         self,
@@ -101,7 +102,7 @@ class Website(Construct):
             "Deploy",
             sources=[
                 s3_deployment.Source.asset(str(frontend_dir)),
-                s3_deployment.Source.json_data(CONFIG_FILE, {"apiUrl": api_url}),
+                s3_deployment.Source.json_data(CONFIG_FILE, page_settings(api_url)),
             ],
             destination_bucket=self.bucket,
             distribution=self.distribution,

@@ -19,7 +19,7 @@ from typing import Any
 from aws_cdk import App
 from aws_cdk.assertions import Template
 
-from sentiment import MODEL_SOURCE_DIR, PROJECT_ROOT
+from contract.layout import MODEL_SOURCE_DIR, PROJECT_ROOT
 from stacks.compliance import apply_aws_solutions_checks
 from stacks.config import SentimentConfig, load_config
 from stacks.sentiment_app import SentimentStacks, build_stacks, gather_inputs

@@ -23,8 +23,9 @@ import httpx
 import psutil
 from model_artifacts import TINY_HYPERPARAMETERS
 
-from sentiment import PROJECT_ROOT, cli
-from sentiment.packaging import build_tarball, extract_tarball, file_sha256
+from contract.layout import PROJECT_ROOT
+from contract.packaging import build_tarball, extract_tarball, file_sha256
+from sentiment import cli
 
 STACK_START_SECONDS = 90
 

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import torch
 from preprocess import PreprocessingSettings, Tokenizer, Vocabulary
 
-from sentiment import MODEL_SOURCE_DIR
+from contract.layout import MODEL_SOURCE_DIR
 from sentiment.model_loader import import_isolated
 
 POSITIVE_WORDS = ("wonderful", "brilliant", "superb")

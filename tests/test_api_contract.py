@@ -26,8 +26,8 @@ from local_stack_harness import RunningStack, start_stack, train_tiny_model
 from schemathesis.core.failures import FailureGroup, ServerError
 from schemathesis.openapi.checks import UndefinedStatusCode
 
+from contract.layout import PROJECT_ROOT
 from lambda_src.predict_api import DEFAULT_MAX_REVIEW_CHARS, ApiError, parse_review
-from sentiment import PROJECT_ROOT
 
 OPENAPI_PATH = PROJECT_ROOT / "lambda_src" / "openapi.json"
 OPENAPI = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from cdk_stacks import write_prepared_data
 
-from sentiment import PROJECT_ROOT
+from contract.layout import PROJECT_ROOT
 
 CDK_JSON = json.loads((PROJECT_ROOT / "cdk.json").read_text())
 # Lines the CLI, npm or jsii print when something deserves attention.

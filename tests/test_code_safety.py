@@ -3,7 +3,7 @@
 A model artifact, a checkpoint or a dataset archive is data someone else may have written, so
 the project's code must never unpickle (pickle and its relatives execute code while loading),
 must load tensors only with ``torch.load(..., weights_only=True)`` and arrays only without
-``allow_pickle``, and must extract archives only through ``sentiment.packaging.extract_tarball``,
+``allow_pickle``, and must extract archives only through ``contract.packaging.extract_tarball``,
 whose filter refuses absolute paths, ``..``, links and devices (tests/test_safe_extraction.py
 feeds it malicious archives). The scan parses the source with ``ast`` and resolves import
 aliases, so comments, strings, line breaks or ``import torch as t`` can neither hide a call nor
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from sentiment import PROJECT_ROOT
+from contract.layout import PROJECT_ROOT
 
-SCANNED = ("model", "lambda_src", "sentiment", "stacks", "bench")
+SCANNED = ("contract", "model", "lambda_src", "sentiment", "stacks", "bench")
 # Modules whose loading is unpickling (shelve and joblib are pickle underneath).
 PICKLING_MODULES = frozenset(
     {"pickle", "_pickle", "cPickle", "dill", "cloudpickle", "shelve", "joblib"}
@@ -31,7 +31,7 @@ DYNAMIC_IMPORTS = frozenset({"__import__", "importlib.import_module"})
 EXTRACTING_METHODS = frozenset({"extract", "extractall"})
 EXTRACTING_FUNCTIONS = frozenset({"shutil.unpack_archive"})
 # The one place allowed to extract: (file, function, the filter it must pass).
-SAFE_EXTRACTION = ("sentiment/packaging.py", "extract_tarball", "_plain_member")
+SAFE_EXTRACTION = ("contract/packaging.py", "extract_tarball", "_plain_member")
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from model_artifacts import TINY_HYPERPARAMETERS
 from preprocess import Tokenizer, Vocabulary
 from sklearn import metrics
 
+from contract.packaging import build_tarball, extract_tarball
 from sentiment import behaviour, cli, evaluation, labeled_reviews, training_run
 from sentiment.model_loader import served_artifact
-from sentiment.packaging import build_tarball, extract_tarball
 
 pytestmark = pytest.mark.slow
 

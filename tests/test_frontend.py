@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from stacks.web_page import content_security_policy
+from contract import web_page
+from contract.web_page import content_security_policy
 
 pytestmark = pytest.mark.browser
 
@@ -142,7 +143,10 @@ class Site:
     down_api_url: str
 
     def configure(self, **config: Any) -> None:
-        (self.root / "config.json").write_text(json.dumps({"apiUrl": self.api_url, **config}))
+        settings = {**web_page.page_settings(self.api_url), **config}
+        (self.root / "config.json").write_text(
+            json.dumps({name: value for name, value in settings.items() if value is not None})
+        )
 
 
 @pytest.fixture(scope="module")
@@ -406,6 +410,17 @@ def test_missing_configuration_is_reported(open_page: Any, site: Site) -> None:
     page.locator("#error").wait_for(state="visible")
     assert "config.json" in page.locator("#error").text_content()
     page.get_by_label("Your review").fill("A fine film.")
+    assert page.locator("#submit").is_disabled()
+
+
+def test_settings_without_the_review_limit_are_reported(open_page: Any) -> None:
+    # The limit comes from config.json alone (contract/limits.py): no guess when it is missing.
+    page = open_page(maxReviewChars=None).page
+
+    page.locator("#error").wait_for(state="visible")
+    assert "length limit" in page.locator("#error").text_content()
+    page.get_by_label("Your review").fill("A fine film.")
+    assert page.locator("#review-count").text_content() == "12 characters"
     assert page.locator("#submit").is_disabled()
 
 

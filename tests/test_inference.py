@@ -18,7 +18,7 @@ import torch
 from dataset import EncodedSplit, padded_batch
 from model_artifacts import NEGATIVE_WORDS, NEUTRAL_WORDS, POSITIVE_WORDS, write_model_dir
 
-from sentiment import MODEL_SOURCE_DIR
+from contract.layout import MODEL_SOURCE_DIR
 from sentiment.evaluation import torch_threads
 from sentiment.model_loader import ServedModel, load_model_dir
 

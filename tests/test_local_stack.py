@@ -38,13 +38,15 @@ from local_stack_harness import (
     train_tiny_model,
 )
 
+from contract.layout import PROJECT_ROOT
+from contract.limits import MAX_REVIEW_CHARS
+from contract.packaging import file_sha256
+from contract.web_page import content_security_policy
 from lambda_src.predict_api import DEFAULT_MAX_REVIEW_CHARS
-from sentiment import PROJECT_ROOT, cli, inference_toolkit
+from sentiment import cli, inference_toolkit
 from sentiment.local_stack import API_EMULATOR_GLIBC_TUNABLES, DEFAULT_ENDPOINT_NAME
 from sentiment.model_loader import JSON, served_artifact
-from sentiment.packaging import file_sha256
 from sentiment.prediction_client import LOW_CONFIDENCE_NOTE
-from stacks.web_page import content_security_policy
 
 pytestmark = pytest.mark.slow
 
@@ -317,7 +319,7 @@ def test_the_page_is_served_with_the_deployed_security_headers(stack: RunningSta
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["x-content-type-options"] == "nosniff"
     assert page.headers["referrer-policy"] == "no-referrer"
-    assert config.json() == {"apiUrl": stack.api_url}
+    assert config.json() == {"apiUrl": stack.api_url, "maxReviewChars": MAX_REVIEW_CHARS}
     assert config.headers["content-security-policy"] == page.headers["content-security-policy"]
 
 

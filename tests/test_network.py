@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from sentiment import MODEL_SOURCE_DIR
+from contract.layout import MODEL_SOURCE_DIR
 from sentiment.evaluation import torch_threads
 from sentiment.model_loader import import_isolated
 

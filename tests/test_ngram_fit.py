@@ -8,7 +8,7 @@ import torch
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
-from sentiment import MODEL_SOURCE_DIR
+from contract.layout import MODEL_SOURCE_DIR
 from sentiment.model_loader import import_isolated
 
 ngram_fit = import_isolated(MODEL_SOURCE_DIR, "ngram_fit")

@@ -29,8 +29,8 @@ from preprocess import OOV_ID, SENTIMENT_STRUCTURE_WORDS, Tokenizer, Vocabulary
 
 import sentiment
 import sentiment.prepare
+from contract.packaging import file_sha256
 from sentiment.cli import main
-from sentiment.packaging import file_sha256
 
 VALIDATION_PER_CLASS = round(PER_CLASS * 0.1)  # the default validation fraction
 SPLIT_FILES = {

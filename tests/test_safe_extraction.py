@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from contract.packaging import UnsafeArchiveError, extract_tarball
 from sentiment.cli import main
-from sentiment.packaging import UnsafeArchiveError, extract_tarball
 
 
 def _member(name: str, **attributes: object) -> tarfile.TarInfo:

@@ -17,9 +17,9 @@ import psutil
 import pytest
 from model_artifacts import write_model_dir
 
-from sentiment import PROJECT_ROOT
+from contract.layout import PROJECT_ROOT
+from contract.packaging import build_tarball
 from sentiment.model_loader import import_isolated
-from sentiment.packaging import build_tarball
 
 BENCH = PROJECT_ROOT / "bench"
 STACK = {"sentiment up", "sentiment.endpoint_emulator", "sentiment.api_emulator"}

@@ -51,7 +51,7 @@ def test_command_line_strings_are_parsed() -> None:
             "sentiment:trainingMaxRuntimeMinutes": "40",
             "sentiment:trainingMaxWaitMinutes": "55",
             "sentiment:apiRateLimit": "2.5",
-            "sentiment:hyperparameters": '{"epochs": 3, "lr": "0.001"}',
+            "sentiment:hyperparameters": '{"epochs": 3, "learning-rate": "0.001"}',
             "sentiment:preparedDataDir": "/data/elsewhere",
         },
         ROOT,
@@ -61,7 +61,7 @@ def test_command_line_strings_are_parsed() -> None:
     assert config.endpoint.serverless_memory_mb == 3072
     assert config.training.use_spot is True
     assert config.api.rate_limit == 2.5
-    assert dict(config.training.hyperparameters) == {"epochs": "3", "lr": "0.001"}
+    assert dict(config.training.hyperparameters) == {"epochs": "3", "learning-rate": "0.001"}
     assert config.prepared_data_dir == Path("/data/elsewhere")
 
 
@@ -96,8 +96,11 @@ def test_endpoint_name_follows_the_prefix_unless_set() -> None:
             {"sentiment:trainingUseSpot": True, "sentiment:trainingMaxWaitMinutes": 120},
             "outside the deployment",
         ),
-        ({"sentiment:hyperparameters": {"sagemaker_program": "x.py"}}, "set by the app"),
-        ({"sentiment:hyperparameters": {"epochs": [1]}}, "string or a number"),
+        ({"sentiment:hyperparameters": {"sagemaker_program": "x.py"}}, "unknown hyperparameter"),
+        ({"sentiment:hyperparameters": {"epocs": 2}}, "'epocs'; did you mean 'epochs'"),
+        ({"sentiment:hyperparameters": {"epochs": [1]}}, "'epochs': a value is a string"),
+        ({"sentiment:hyperparameters": {"dropout": "lots"}}, "'dropout': expected float"),
+        ({"sentiment:hyperparameters": {"dropout": 1}}, "'dropout': must be below 1"),
         ({"sentiment:hyperparameters": "[1, 2]"}, "object"),
         ({"sentiment:apiBurstLimit": True}, "integer"),
         ({"sentiment:endpointModes": "serverless"}, "unknown context keys"),

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from cdk_stacks import context_with, joined, only, resources, synthesized
 
+from contract import limits
+
 SERVERLESS = context_with(endpointMode="serverless", removalPolicy="destroy")
 
 
@@ -135,6 +137,7 @@ def test_model_serves_model_data_from_the_training_job(model: dict[str, Any]) ->
     assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
     assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
     assert container["Environment"]["SAGEMAKER_REGION"] == {"Ref": "AWS::Region"}
+    assert container["Environment"]["MAX_REVIEW_CHARS"] == str(limits.MAX_REVIEW_CHARS)
 
 
 def test_realtime_endpoint_config_and_autoscaling(model: dict[str, Any]) -> None:

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from cdk_stacks import joined, only, resources, synthesized
 
+from contract import limits
+
 
 @pytest.fixture(scope="module")
 def web() -> dict[str, Any]:
@@ -77,6 +79,7 @@ def test_prediction_lambda_knows_the_endpoint_and_the_site(web: dict[str, Any]) 
     assert function["Environment"]["Variables"] == {
         "ENDPOINT_NAME": "imdb-sentiment",
         "ALLOWED_ORIGIN": site_origin(web),
+        "MAX_REVIEW_CHARS": str(limits.MAX_REVIEW_CHARS),
     }
 
 

@@ -24,8 +24,14 @@ import torch
 from imdb_fixture import generate_reviews, write_directory
 from model_artifacts import TINY_HYPERPARAMETERS
 
-from sentiment import MODEL_SOURCE_DIR, cli
-from sentiment.packaging import build_tarball, extract_tarball, source_files
+from contract.layout import MODEL_SOURCE_DIR
+from contract.packaging import (
+    build_tarball,
+    build_training_source,
+    extract_tarball,
+    source_files,
+)
+from sentiment import cli
 from sentiment.prepare import PrepareOptions, prepare
 
 pytestmark = pytest.mark.slow
@@ -58,7 +64,7 @@ def data(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def source_tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tarball(MODEL_SOURCE_DIR, tmp_path_factory.mktemp("source") / "sourcedir.tar.gz")
+    return build_training_source(tmp_path_factory.mktemp("source") / "sourcedir.tar.gz")
 
 
 @dataclass(frozen=True)
@@ -148,9 +154,11 @@ def reference(
 ) -> tuple[Job, str]:
     """An uninterrupted run with the test hyperparameters: the job and its stdout."""
     job = _new_job(tmp_path_factory.mktemp("reference-job"), source_tarball)
-    assert sorted(path.relative_to(job.code) for path in job.code.rglob("*")) == sorted(
-        path.relative_to(MODEL_SOURCE_DIR) for path in source_files(MODEL_SOURCE_DIR)
-    )
+    shipped = {path.relative_to(job.code).as_posix() for path in job.code.rglob("*")}
+    assert {path for path in shipped if "/" not in path} - {"contract"} == {
+        path.relative_to(MODEL_SOURCE_DIR).as_posix() for path in source_files(MODEL_SOURCE_DIR)
+    }
+    assert "contract/hyperparameters.py" in shipped
     return job, _train(job, data).stdout
 
 

@@ -19,6 +19,8 @@ import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
+from contract.layout import MODEL_SOURCE_DIR
+
 _SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 _SKIPPED_DIR_SUFFIXES = (".egg-info",)
 _SKIPPED_SUFFIXES = {".pyc", ".pyo"}
@@ -64,11 +66,27 @@ def write_tarball(members: Iterable[tuple[str, Path]], destination: Path) -> Pat
 def build_tarball(directory: Path, destination: Path) -> Path:
     """Tar a directory's contents at the archive root.
 
-    This is the layout of both the training source tarball (built from model/) and
-    of model.tar.gz (SageMaker tars SM_MODEL_DIR's contents the same way).
+    This is the layout of model.tar.gz (SageMaker tars SM_MODEL_DIR's contents so).
     """
     members = [(path.relative_to(directory).as_posix(), path) for path in source_files(directory)]
     return write_tarball(members, destination)
+
+
+def training_source_members(model_dir: Path = MODEL_SOURCE_DIR) -> list[tuple[str, Path]]:
+    """The training source tarball's files: model/ at the root, beside this package as
+    contract/, whose hyperparameter schema train.py builds its parser from."""
+    package = Path(__file__).resolve().parent
+    members = [(path.relative_to(model_dir).as_posix(), path) for path in source_files(model_dir)]
+    members += [
+        (f"{package.name}/{path.relative_to(package).as_posix()}", path)
+        for path in source_files(package)
+    ]
+    return members
+
+
+def build_training_source(destination: Path, model_dir: Path = MODEL_SOURCE_DIR) -> Path:
+    """sourcedir.tar.gz, as SageMaker's training container extracts it into /opt/ml/code."""
+    return write_tarball(training_source_members(model_dir), destination)
 
 
 def file_sha256(path: Path) -> str:

@@ -7,7 +7,9 @@ the local server does not start jsii's Node.js process.
 
 from __future__ import annotations
 
-# Generated at deployment ({"apiUrl": ...}); frontend/app.js reads it by this name.
+from contract.limits import MAX_REVIEW_CHARS
+
+# Generated at deployment (page_settings); frontend/app.js reads it by this name.
 CONFIG_FILE = "config.json"
 
 # Two years, subdomains included: what browsers' HSTS preload lists require.
@@ -15,6 +17,11 @@ HSTS_MAX_AGE_SECONDS = 730 * 24 * 60 * 60
 HSTS_INCLUDE_SUBDOMAINS = True
 FRAME_OPTION = "DENY"
 REFERRER_POLICY = "no-referrer"
+
+
+def page_settings(api_url: str) -> dict[str, object]:
+    """The contents of CONFIG_FILE: where the API is, and the review limit it enforces."""
+    return {"apiUrl": api_url, "maxReviewChars": MAX_REVIEW_CHARS}
 
 
 def content_security_policy(api_origin: str) -> str:

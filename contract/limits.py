@@ -1,0 +1,18 @@
+"""Limits every tier enforces alike: defined here once and handed to each tier.
+
+The CDK app sets them as environment variables on the Lambda and the SageMaker model, the
+local stack on its emulators, and the page reads them from its generated config.json
+(web_page.page_settings). model/ and lambda_src/ run alone in AWS's containers, so each
+keeps a fallback for a bare run; tests/test_contract_limits.py holds every copy (the
+fallbacks, the page, lambda_src/openapi.json) to the values here.
+"""
+
+# The longest review accepted, in characters (Unicode code points, as Python counts them).
+MAX_REVIEW_CHARS = 20_000
+# The environment variable the inference handlers and the Lambda read it from.
+MAX_REVIEW_CHARS_ENV = "MAX_REVIEW_CHARS"
+
+
+def runtime_environment() -> dict[str, str]:
+    """The environment variables that carry these limits to a tier."""
+    return {MAX_REVIEW_CHARS_ENV: str(MAX_REVIEW_CHARS)}

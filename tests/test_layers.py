@@ -1,0 +1,82 @@
+"""The layers import only downward (contract/__init__.py): read from every module's AST.
+
+- contract: the standard library only;
+- model/ runs in SageMaker's containers and lambda_src/ in Lambda: neither imports another
+  layer of the project, except that model/'s training entry point reads the contract (the
+  hyperparameter schema), which travels in its source tarball (contract.packaging);
+- stacks (the CDK app, with app.py) and sentiment (the local stack) never import each other.
+  The local stack runs model/'s preprocessing and lambda_src/'s handler in process; the CDK
+  app only ships them as assets.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+from contract.layout import PROJECT_ROOT
+
+PROJECT_PACKAGES = {"contract", "sentiment", "stacks", "lambda_src"}
+MODEL_MODULES = {path.stem for path in (PROJECT_ROOT / "model").glob("*.py")}
+# What each layer may import from the project, beside third-party packages.
+ALLOWED = {
+    "contract": {"contract"},
+    "stacks": {"contract", "stacks"},
+    "app.py": {"contract", "stacks"},
+    "sentiment": {"contract", "sentiment", "lambda_src", *MODEL_MODULES},
+    "model": {"contract", *MODEL_MODULES},
+    "lambda_src": {"lambda_src"},
+}
+
+
+def imported_roots(path: Path) -> set[str]:
+    """The top-level names of every module `path` imports, at any depth of its code."""
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def layer_files(layer: str) -> list[Path]:
+    if layer.endswith(".py"):
+        return [PROJECT_ROOT / layer]
+    return sorted((PROJECT_ROOT / layer).rglob("*.py"))
+
+
+def project_imports(path: Path) -> set[str]:
+    return imported_roots(path) & (PROJECT_PACKAGES | MODEL_MODULES)
+
+
+@pytest.mark.parametrize("layer", sorted(ALLOWED))
+def test_layer_imports_only_downward(layer: str) -> None:
+    wrong = {
+        str(path.relative_to(PROJECT_ROOT)): sorted(project_imports(path) - ALLOWED[layer])
+        for path in layer_files(layer)
+    }
+    assert {path: names for path, names in wrong.items() if names} == {}
+
+
+def test_contract_needs_only_the_standard_library() -> None:
+    third_party = {
+        str(path.relative_to(PROJECT_ROOT)): sorted(
+            imported_roots(path) - set(sys.stdlib_module_names) - {"__future__", "contract"}
+        )
+        for path in layer_files("contract")
+    }
+    assert {path: names for path, names in third_party.items() if names} == {}
+
+
+def test_the_scan_sees_every_kind_of_import(tmp_path: Path) -> None:
+    module = tmp_path / "module.py"
+    module.write_text(
+        "import os.path\nfrom stacks.config import x\n"
+        "def f():\n    import sentiment.cli\n    from . import sibling\n"
+    )
+    assert imported_roots(module) == {"os", "stacks", "sentiment"}
+    assert project_imports(module) == {"stacks", "sentiment"}
