@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
+from http import HTTPStatus
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,7 @@ from sklearn.metrics import (
 from tqdm import tqdm
 
 from contract.packaging import file_sha256
-from sentiment import behaviour
+from sentiment import behaviour, inference_toolkit
 from sentiment.calibration import BINS, Reliability, calibration_figures, plot_reliability
 from sentiment.labeled_reviews import (
     LabeledReviews,
@@ -83,6 +84,10 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+class EvaluationError(ValueError):
+    """The model refused a review it was sent (the command reports it as a bad input)."""
+
+
 @dataclass(frozen=True)
 class EndpointAnswers:
     scores: np.ndarray  # P(positive)
@@ -97,8 +102,11 @@ def endpoint_predictions(served: ServedModel, texts: Sequence[str]) -> list[dict
     # In a terminal only, as `sentiment prepare` shows its progress.
     for start in tqdm(requests, desc="Scoring", unit="request", disable=None, leave=False):
         body = json.dumps({"reviews": list(texts[start : start + REQUEST_BATCH])}).encode()
-        response, _ = served.invoke(body, JSON)
-        predictions.extend(json.loads(response)["predictions"])
+        answer = inference_toolkit.invoke(served, body, JSON, JSON)
+        if answer.status != HTTPStatus.OK:
+            reason = answer.body.decode("utf-8", "replace").split("\n", 1)[0]
+            raise EvaluationError(f"the model answered {answer.status}: {reason}")
+        predictions.extend(json.loads(answer.body)["predictions"])
     return predictions
 
 

@@ -1,30 +1,33 @@
-"""One request through the inference handlers, as the SageMaker inference toolkit makes it.
+"""One request through the SageMaker inference toolkit's own request handling.
 
-The PyTorch serving container hands each request to ``sagemaker_inference.Transformer``, which
-decodes the body to text only for ``application/json`` and ``text/csv`` (exact match), takes a
-missing or ``*/*`` Accept to mean ``$SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` (JSON by default),
-calls ``input_fn`` → ``predict_fn`` → ``output_fn``, and answers with what ``output_fn`` returns:
-a ``(body, content type)`` pair, or a body in the accepted type. An exception carrying
-``status_code`` (the toolkit's ``BaseInferenceToolkitError``, which ``inference.RequestError``
-is) becomes that status; any other exception a 500. Either way the body is the error's message,
-a newline and the Python traceback, which is what SageMaker then passes on as the
-``OriginalMessage`` of a ``ModelError``.
+The PyTorch serving container hands each request to ``sagemaker_inference.Transformer``: it
+decodes the body to text only for ``application/json`` and ``text/csv``, takes a missing or
+``*/*`` Accept to mean ``$SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``, calls ``input_fn`` →
+``predict_fn`` → ``output_fn`` and turns an exception into the response: the status of a
+``BaseInferenceToolkitError`` (which ``inference.RequestError`` is) or 500, with the message, a
+newline and the traceback as the body. This module runs that very Transformer, the installed
+toolkit's, not a copy: the endpoint emulator, ``sentiment evaluate`` and the benchmarks all
+answer through invoke().
+
+Two things stay ours, both outside the toolkit's request handling: the model server's
+per-request context (TorchServe's in the container: the request's headers in, the response's
+status and content type out), and where the handlers come from. The toolkit imports
+``inference`` by its bare name and calls model_fn on the first request; model_loader has
+already imported the artifact's own code/ in isolation (two artifacts can be loaded side by
+side during a swap) and loaded the model, so the Transformer is handed both.
 """
 
 from __future__ import annotations
 
-import os
-import traceback
 from dataclasses import dataclass
 from http import HTTPStatus
+
+from sagemaker_inference.environment import Environment
+from sagemaker_inference.transformer import Transformer
 
 from sentiment.model_loader import ServedModel
 
 JSON = "application/json"
-ANY = "*/*"
-# sagemaker_inference.content_types.UTF8_TYPES
-UTF8_TYPES = (JSON, "text/csv")
-DEFAULT_ACCEPT_ENV = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
 
 
 @dataclass(frozen=True)
@@ -34,45 +37,62 @@ class ModelResponse:
     content_type: str
 
 
-def default_accept() -> str:
-    return os.environ.get(DEFAULT_ACCEPT_ENV, JSON)
+class _RequestProcessor:
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = headers
+
+    def get_request_properties(self) -> dict[str, str]:
+        return self.headers
 
 
-def _error_response(status: int, message: str) -> ModelResponse:
-    body = f"{message}\n{traceback.format_exc()}"
-    return ModelResponse(status, body.encode("utf-8", "backslashreplace"), "text/plain")
+class _Context:
+    """The part of TorchServe's ``ts.context.Context`` that the Transformer uses."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        # The model directory, for model_fn on the first request: the model is loaded already.
+        self.system_properties: dict[str, str] = {}
+        self.request_processor = [_RequestProcessor(headers)]
+        self.status = int(HTTPStatus.OK)
+        self.content_type = "text/plain"  # what an error carries: the message and traceback
+
+    def set_response_content_type(self, _index: int, content_type: str) -> None:
+        self.content_type = content_type
+
+    def set_response_status(self, code: int, phrase: str) -> None:
+        self.status = code
+
+
+class _LoadedTransformer(Transformer):
+    """The toolkit's Transformer with the handlers and the model model_loader loaded."""
+
+    def __init__(self, served: ServedModel) -> None:
+        super().__init__()
+        handlers = served.handlers
+        self._environment = Environment()
+        self._model_fn = handlers.model_fn
+        self._input_fn = handlers.input_fn
+        self._predict_fn = handlers.predict_fn
+        self._output_fn = handlers.output_fn
+        self._transform_fn = self._default_transform_fn
+        self._model = served.model
+        self._initialized = True
 
 
 def _as_bytes(body: str | bytes) -> bytes:
     return body.encode("utf-8") if isinstance(body, str) else bytes(body)
 
 
-def _status_code(error: Exception) -> int | None:
-    """The status a toolkit error asks for, if ``error`` is one (duck-typed, like inference.py's
-    stand-in for ``BaseInferenceToolkitError`` when the toolkit is not installed)."""
-    status = getattr(error, "status_code", None)
-    if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
-        return status
-    return None
-
-
 def invoke(
     served: ServedModel, body: bytes, content_type: str | None, accept: str | None
 ) -> ModelResponse:
-    """Answer one ``/invocations`` request with the artifact's handlers."""
-    if not accept or accept == ANY:
-        accept = default_accept()
-    handlers = served.handlers
-    try:
-        data: str | bytes = body.decode("utf-8") if content_type in UTF8_TYPES else body
-        request = handlers.input_fn(data, content_type)
-        prediction = handlers.predict_fn(request, served.model)
-        result = handlers.output_fn(prediction, accept)
-    except Exception as error:
-        status = _status_code(error)
-        if status is None:
-            return _error_response(HTTPStatus.INTERNAL_SERVER_ERROR, str(error))
-        return _error_response(status, str(getattr(error, "message", error)))
-    if isinstance(result, tuple):
-        return ModelResponse(HTTPStatus.OK, _as_bytes(result[0]), result[1])
-    return ModelResponse(HTTPStatus.OK, _as_bytes(result), accept)
+    """Answer one ``/invocations`` request as the serving container does."""
+    headers = {
+        name: value
+        for name, value in (("Content-Type", content_type), ("Accept", accept))
+        if value is not None
+    }
+    context = _Context(headers)
+    (answer,) = _LoadedTransformer(served).transform([{"body": body}], context)
+    if context.status != HTTPStatus.OK:
+        return ModelResponse(context.status, _as_bytes(answer), "text/plain")
+    return ModelResponse(context.status, _as_bytes(answer), context.content_type)

@@ -59,15 +59,6 @@ class ServedModel:
     handlers: ModuleType
     model: Any
 
-    def invoke(self, body: bytes, content_type: str, accept: str = JSON) -> tuple[str, str]:
-        """One request, handled as the serving container handles it: (body, content type).
-
-        The handlers' own errors (RequestError, with a status code) propagate.
-        """
-        request = self.handlers.input_fn(body, content_type)
-        prediction = self.handlers.predict_fn(request, self.model)
-        return self.handlers.output_fn(prediction, accept)
-
 
 class ArtifactLoadError(ValueError):
     """model_fn refused the artifact: a file is missing or corrupt (the message names it)."""

@@ -17,7 +17,7 @@ from preprocess import Tokenizer, Vocabulary
 from sklearn import metrics
 
 from contract.packaging import build_tarball, extract_tarball
-from sentiment import behaviour, cli, evaluation, labeled_reviews, training_run
+from sentiment import behaviour, cli, evaluation, inference_toolkit, labeled_reviews, training_run
 from sentiment.model_loader import served_artifact
 
 pytestmark = pytest.mark.slow
@@ -90,7 +90,8 @@ def test_the_report_is_what_the_handlers_answer_for_each_test_review(
     labels = np.array([path.parent.name == "pos" for path in test_files], dtype=int)
     with evaluation.torch_threads(1), served_artifact(artifact) as served:
         answers = [
-            json.loads(served.invoke(path.read_bytes(), "text/plain")[0]) for path in test_files
+            json.loads(inference_toolkit.invoke(served, path.read_bytes(), "text/plain", None).body)
+            for path in test_files
         ]
     scores = np.array([answer["score"] for answer in answers])
     decisions = np.array([answer["sentiment"] == "positive" for answer in answers])
