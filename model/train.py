@@ -70,13 +70,24 @@ class Paths:
     unlabeled: Path | None
     output_dir: Path
     checkpoint_dir: Path
-    failure_file: Path
+
+
+def _job_root(environ: Mapping[str, str]) -> Path:
+    """/opt/ml in a training job (the toolkit's SAGEMAKER_BASE_DIR moves it), else artifacts/."""
+    if "SM_TRAINING_ENV" not in environ:
+        return Path("artifacts")
+    return Path(environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"))
+
+
+def failure_file_from_environment(environ: Mapping[str, str]) -> Path:
+    """Where SageMaker reads a failed job's reason (its FailureReason)."""
+    return Path(environ.get("SM_OUTPUT_DIR", _job_root(environ) / "output")) / "failure"
 
 
 def paths_from_environment(environ: Mapping[str, str]) -> Paths:
     """SageMaker's paths inside a training job; paths under the working directory elsewhere."""
     in_sagemaker = "SM_TRAINING_ENV" in environ
-    root = Path("/opt/ml") if in_sagemaker else Path("artifacts")
+    root = _job_root(environ)
 
     def channel(name: str) -> Path | None:
         configured = environ.get(f"SM_CHANNEL_{name.upper()}")
@@ -95,7 +106,6 @@ def paths_from_environment(environ: Mapping[str, str]) -> Paths:
         unlabeled=channel("unlabeled"),
         output_dir=Path(environ.get("SM_OUTPUT_DATA_DIR", root / "output" / "data")),
         checkpoint_dir=root / "checkpoints",
-        failure_file=root / "output" / "failure",
     )
 
 
@@ -506,12 +516,13 @@ def write_model_dir(trainer: Trainer, model_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # Read first, so that an error in any other argument lands in the failure file too.
-    failure_file = _paths_parser().parse_known_args(argv)[0].failure_file
+    failure_file = _paths_parser().parse_known_args(argv)[
+        0
+    ].failure_file or failure_file_from_environment(os.environ)
     started = time.perf_counter()
     try:
         args = parse_args(argv)
         paths = paths_from_environment(os.environ)
-        failure_file = failure_file or paths.failure_file
         torch.set_num_threads(args.threads or os.cpu_count() or 1)
         trainer = Trainer(args, paths)
         results = trainer.run()
@@ -521,7 +532,6 @@ def main(argv: list[str] | None = None) -> int:
         (paths.output_dir / EVALUATION_FILE).write_text(json.dumps(results, indent=2) + "\n")
     except Exception as error:
         reason = f"{type(error).__name__}: {error}".replace("\n", " ")[:1000]
-        failure_file = failure_file or Path("/opt/ml/output/failure")
         try:
             failure_file.parent.mkdir(parents=True, exist_ok=True)
             failure_file.write_text(reason + "\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -106,3 +107,15 @@ def joined(value: Any) -> str:
         separator, parts = value["Fn::Join"]
         return separator.join(joined(part) for part in parts)
     return f"<{json.dumps(value, sort_keys=True)}>"
+
+
+def training_request(template: dict[str, Any]) -> dict[str, Any]:
+    """The CreateTrainingJob request the model stack's custom resource sends."""
+    properties = only(template, "Custom::SageMakerTrainingJob")
+    # Tokens become "<...>" placeholders; escape their quotes to keep the JSON parseable.
+    text = re.sub(
+        r"<(\{.*?\})>",
+        lambda token: "<" + token.group(1).replace('"', "'") + ">",
+        joined(properties["TrainingJobRequest"]),
+    )
+    return json.loads(text)

@@ -22,6 +22,16 @@ POSITIVE_WORDS = ("wonderful", "brilliant", "superb")
 NEGATIVE_WORDS = ("awful", "terrible", "boring")
 NEUTRAL_WORDS = ("film", "plot", "actor", "music", "story")
 # Training hyperparameters small enough for a test on the generated corpus.
+# What a training job leaves in SM_MODEL_DIR, which SageMaker tars into model.tar.gz.
+MODEL_DIR_LAYOUT = [
+    "code/inference.py",
+    "code/network.py",
+    "code/preprocess.py",
+    "code/requirements.txt",
+    "model.pt",
+    "model_config.json",
+    "vocabulary.json",
+]
 TINY_HYPERPARAMETERS = (
     *("--embedding-dim", "8", "--hidden-dim", "8", "--bigram-min-reviews", "2"),
     *("--word2vec-epochs", "1", "--epochs", "3", "--patience", "3"),

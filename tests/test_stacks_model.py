@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from cdk_stacks import context_with, joined, only, resources, synthesized
+from cdk_stacks import context_with, joined, only, resources, synthesized, training_request
 
 from contract import limits
 
@@ -22,17 +22,6 @@ def model() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def serverless() -> dict[str, Any]:
     return synthesized(SERVERLESS).template("model").to_json()
-
-
-def training_request(template: dict[str, Any]) -> dict[str, Any]:
-    properties = only(template, "Custom::SageMakerTrainingJob")
-    # Tokens become "<...>" placeholders; escape their quotes to keep the JSON parseable.
-    text = re.sub(
-        r"<(\{.*?\})>",
-        lambda token: "<" + token.group(1).replace('"', "'") + ">",
-        joined(properties["TrainingJobRequest"]),
-    )
-    return json.loads(text)
 
 
 def test_training_job_is_named_after_code_data_hyperparameters_and_image(

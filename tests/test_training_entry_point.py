@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 from imdb_fixture import generate_reviews, write_directory
-from model_artifacts import TINY_HYPERPARAMETERS
+from model_artifacts import MODEL_DIR_LAYOUT, TINY_HYPERPARAMETERS
 
 from contract.layout import MODEL_SOURCE_DIR
 from contract.packaging import (
@@ -37,15 +37,6 @@ from sentiment.prepare import PrepareOptions, prepare
 pytestmark = pytest.mark.slow
 
 CHANNELS = ("train", "validation", "test", "unlabeled")
-MODEL_DIR_LAYOUT = [
-    "code/inference.py",
-    "code/network.py",
-    "code/preprocess.py",
-    "code/requirements.txt",
-    "model.pt",
-    "model_config.json",
-    "vocabulary.json",
-]
 TIMEOUT = 300
 
 

@@ -1,0 +1,158 @@
+"""model/train.py under AWS's own training toolkit (sagemaker-training), as the job runs it.
+
+The toolkit reads /opt/ml/input/config (here under SAGEMAKER_BASE_DIR, a temporary
+directory), extracts sagemaker_submit_directory into code/, pip-installs its
+requirements.txt into the interpreter that runs it, and runs the entry point with the
+hyperparameters as `--name value`. It also compiles a C extension when installed. So it
+runs from a virtual environment of its own (build/training-toolkit/, made once and kept,
+about 30 s) that sees the project's installed packages through a .pth file: whatever the
+toolkit installs goes there, never into .venv. The hyperparameters are the ones the CDK
+app synthesizes into the CreateTrainingJob request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+from cdk_stacks import context_with, synthesized, training_request
+from imdb_fixture import generate_reviews, write_directory
+from model_artifacts import MODEL_DIR_LAYOUT
+
+from contract.layout import MODEL_SOURCE_DIR, PROJECT_ROOT
+from contract.packaging import build_training_source
+from sentiment.prepare import PrepareOptions, prepare
+
+pytestmark = pytest.mark.slow
+
+TOOLKIT = "sagemaker-training==5.1.4"
+TOOLKIT_ENV = PROJECT_ROOT / "build" / "training-toolkit"
+TINY = {
+    "embedding-dim": 8,
+    "hidden-dim": 8,
+    "word2vec-epochs": 1,
+    "epochs": 2,
+    "patience": 2,
+    "threads": 1,
+}
+TIMEOUT = 600
+
+
+@pytest.fixture(scope="session")
+def toolkit_train() -> Path:
+    """The toolkit's `train` command, installed in its own environment."""
+    marker = TOOLKIT_ENV / f".installed-{TOOLKIT}"
+    if not marker.exists():
+        shutil.rmtree(TOOLKIT_ENV, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(TOOLKIT_ENV)], check=True)
+        site = next((TOOLKIT_ENV / "lib").glob("python3*/site-packages"))
+        (site / "project-packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+        subprocess.run(
+            [TOOLKIT_ENV / "bin" / "python", "-m", "pip", "install", "--quiet", TOOLKIT],
+            check=True,
+            timeout=TIMEOUT,
+        )
+        marker.touch()
+    return TOOLKIT_ENV / "bin" / "train"
+
+
+def synthesized_hyperparameters(**settings: object) -> dict[str, str]:
+    """The CreateTrainingJob request's HyperParameters, as the CDK app writes them."""
+    model = synthesized(context_with(hyperparameters=settings)).template("model").to_json()
+    return training_request(model)["HyperParameters"]
+
+
+def opt_ml(root: Path, hyperparameters: dict[str, str], data: Path) -> Path:
+    """A training job's /opt/ml: its config files and input channels, the code tarball."""
+    config = root / "input" / "config"
+    config.mkdir(parents=True)
+    tarball = build_training_source(root / "sourcedir.tar.gz")
+    hyperparameters = {
+        **hyperparameters,
+        # The request's S3 URL and region are deployment tokens; the toolkit also reads a path.
+        "sagemaker_submit_directory": str(tarball),
+        "sagemaker_region": "us-east-1",
+    }
+    channels = sorted(path.name for path in data.iterdir() if path.is_dir())
+    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    # The toolkit waits until every host's name resolves: this machine's resolves.
+    host = socket.gethostname()
+    (config / "resourceconfig.json").write_text(json.dumps({"current_host": host, "hosts": [host]}))
+    (config / "inputdataconfig.json").write_text(
+        json.dumps({channel: {"TrainingInputMode": "File"} for channel in channels})
+    )
+    shutil.copytree(data, root / "input" / "data")
+    return root
+
+
+def run_toolkit(train: Path, root: Path) -> subprocess.CompletedProcess:
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("SM_", "SAGEMAKER_", "PYTHON"))
+    }
+    return subprocess.run(
+        [str(train)],
+        env={**environment, "SAGEMAKER_BASE_DIR": str(root), "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    corpus = write_directory(generate_reviews(per_class=150), tmp_path_factory.mktemp("corpus"))
+    output = tmp_path_factory.mktemp("prepared") / "prepared"
+    prepare(corpus, output, PrepareOptions(workers=1))
+    return output
+
+
+def test_the_training_job_runs_under_the_toolkit_with_the_synthesized_hyperparameters(
+    toolkit_train: Path, data: Path, tmp_path: Path
+) -> None:
+    hyperparameters = synthesized_hyperparameters(**TINY)
+    assert hyperparameters["sagemaker_program"] == "train.py"
+    root = opt_ml(tmp_path / "opt-ml", hyperparameters, data)
+
+    result = run_toolkit(toolkit_train, root)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    model_dir = root / "model"
+    files = sorted(p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*") if p.is_file())
+    assert files == MODEL_DIR_LAYOUT
+    assert not (root / "output" / "failure").exists()
+    # The toolkit passed every synthesized hyperparameter to train.py.
+    assert "--embedding-dim 8" in result.stdout + result.stderr
+    # SageMaker reads the metrics from the log with these expressions.
+    log = (result.stdout + result.stderr).splitlines()
+    definitions = json.loads((MODEL_SOURCE_DIR / "metric_definitions.json").read_text())
+    unread = [
+        definition["Name"]
+        for definition in definitions
+        if not any(re.search(definition["Regex"], line) for line in log)
+    ]
+    assert unread == []
+
+
+def test_a_bad_hyperparameter_is_the_jobs_failure_reason(
+    toolkit_train: Path, data: Path, tmp_path: Path
+) -> None:
+    # cdk synth refuses it (tests/test_hyperparameters.py); a request made another way may not.
+    hyperparameters = {**synthesized_hyperparameters(**TINY), "epochs": "two"}
+    root = opt_ml(tmp_path / "opt-ml", hyperparameters, data)
+
+    result = run_toolkit(toolkit_train, root)
+
+    assert result.returncode != 0
+    failure = (root / "output" / "failure").read_text()
+    assert "'epochs': expected int, got 'two'" in failure
