@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -73,7 +74,6 @@ def _given(**options: object) -> dict[str, object]:
 
 
 def _run_prepare(args: argparse.Namespace) -> None:
-    import json
     import time
 
     from sentiment.prepare import PrepareOptions, prepare
@@ -100,7 +100,7 @@ def _run_prepare(args: argparse.Namespace) -> None:
     )
     root = imdb_source.resolve(args.source, args.cache_dir)
     started = time.perf_counter()
-    manifest = prepare(root, args.output, options)
+    manifest = prepare(root, args.output, options, imdb_source.recorded(args.source))
     elapsed = time.perf_counter() - started
     counts = {name: split["reviews"] for name, split in manifest["splits"].items()}
     print(
@@ -170,8 +170,8 @@ def _add_evaluate(subcommands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--source",
-        default=imdb_source.default_source(),
-        help="where the raw test reviews come from: the source `sentiment prepare` read",
+        help="where the raw test reviews come from (default: the source `sentiment prepare` "
+        "read, from the prepared dataset's manifest)",
     )
     parser.add_argument("--cache-dir", type=Path, default=imdb_source.default_cache_dir())
     parser.add_argument(
@@ -184,13 +184,24 @@ def _add_evaluate(subcommands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=_run_evaluate)
 
 
+def _prepared_source(data: Path) -> str:
+    """The source `sentiment prepare` recorded in `data`'s manifest (older manifests have
+    none: then the default source)."""
+    manifest = data / "manifest.json"
+    if not manifest.is_file():
+        raise FileNotFoundError(
+            f"no prepared dataset in {data} (run `sentiment prepare --output {data}`)"
+        )
+    return json.loads(manifest.read_text()).get("source") or imdb_source.default_source()
+
+
 def _run_evaluate(args: argparse.Namespace) -> None:
     from sentiment import evaluation
 
     report = evaluation.evaluate(
         args.model,
         args.data,
-        imdb_source.resolve(args.source, args.cache_dir),
+        imdb_source.resolve(args.source or _prepared_source(args.data), args.cache_dir),
         args.output,
         baseline=args.baseline,
         threads=args.threads,

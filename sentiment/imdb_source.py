@@ -52,9 +52,19 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "imdb-sentiment"
 
 
+def _is_url(source: str) -> bool:
+    return urlparse(source).scheme in ("http", "https")
+
+
+def recorded(source: str) -> str:
+    """`source` as a manifest records it: a URL as it is, a local path made absolute, so
+    that later commands read the very reviews `sentiment prepare` read."""
+    return source if _is_url(source) else str(Path(source).expanduser().resolve())
+
+
 def resolve(source: str, cache_dir: Path) -> Path:
     """The checked `aclImdb` directory for a URL, a .tar.gz path or a directory path."""
-    if urlparse(source).scheme in ("http", "https"):
+    if _is_url(source):
         archive = download(source, cache_dir)
         try:
             return _extracted(archive, cache_dir)

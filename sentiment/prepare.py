@@ -32,7 +32,7 @@ from preprocess import PreprocessingSettings, Tokenizer, Vocabulary
 from tqdm import tqdm
 
 from contract.packaging import file_sha256
-from sentiment import __version__
+from sentiment import __version__, imdb_source
 from sentiment.imdb_source import UNLABELED_DIR, ReviewFile, review_files
 
 MANIFEST_FILE = "manifest.json"
@@ -162,8 +162,14 @@ def labeled_files(root: Path, split: str) -> tuple[list[ReviewFile], list[int]]:
     return positive + negative, [1] * len(positive) + [0] * len(negative)
 
 
-def prepare(root: Path, output: Path, options: PrepareOptions = PrepareOptions()) -> dict:
-    """Build the dataset from an extracted aclImdb directory; returns the manifest."""
+def prepare(
+    root: Path, output: Path, options: PrepareOptions = PrepareOptions(), source: str = ""
+) -> dict:
+    """Build the dataset from an extracted aclImdb directory; returns the manifest.
+
+    `source` is where `root` came from (imdb_source.recorded): the manifest keeps it, so
+    that `sentiment evaluate` reads the raw reviews from the same place. Default: `root`.
+    """
     output = output.resolve()
     _check_replaceable(output)
     settings = options.settings
@@ -202,6 +208,7 @@ def prepare(root: Path, output: Path, options: PrepareOptions = PrepareOptions()
             write_split(split, staging / name)
         vocabulary.save(staging / "train" / VOCABULARY_FILE)
         manifest = _manifest(staging, splits, vocabulary, options, source_digest)
+        manifest["source"] = source or imdb_source.recorded(str(root))
         (staging / MANIFEST_FILE).write_text(
             json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )

@@ -17,7 +17,15 @@ from preprocess import Tokenizer, Vocabulary
 from sklearn import metrics
 
 from contract.packaging import build_tarball, extract_tarball
-from sentiment import behaviour, cli, evaluation, inference_toolkit, labeled_reviews, training_run
+from sentiment import (
+    behaviour,
+    cli,
+    evaluation,
+    imdb_source,
+    inference_toolkit,
+    labeled_reviews,
+    training_run,
+)
 from sentiment.model_loader import served_artifact
 
 pytestmark = pytest.mark.slow
@@ -194,14 +202,19 @@ def test_the_summary_table_shows_both_models(evaluated: tuple[dict, Path, str]):
 
 
 def test_without_baseline_or_training_report_the_model_is_still_evaluated(
-    artifact: Path, prepared_imdb: Path, imdb_dir: Path, tmp_path: Path
+    artifact: Path, prepared_imdb: Path, imdb_dir: Path, tmp_path: Path, monkeypatch
 ):
     alone = tmp_path / "elsewhere" / "model.tar.gz"
     alone.parent.mkdir()
     shutil.copyfile(artifact, alone)
+    # No --source: the reviews come from where `sentiment prepare` read them (its manifest),
+    # not from the default source, which here leads nowhere.
+    monkeypatch.setenv(imdb_source.SOURCE_ENV, str(tmp_path / "nowhere"))
+    assert json.loads((prepared_imdb / "manifest.json").read_text())["source"] == str(
+        imdb_dir.resolve()
+    )
     status, printed, errors = _evaluate(
-        *("--data", str(prepared_imdb), "--model", str(alone), "--source", str(imdb_dir)),
-        *("--output", str(tmp_path / "out")),
+        *("--data", str(prepared_imdb), "--model", str(alone), "--output", str(tmp_path / "out"))
     )
     assert status == 0, errors
     report = json.loads((tmp_path / "out" / "evaluation.json").read_text())

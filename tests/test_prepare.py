@@ -77,10 +77,18 @@ def test_directory_and_tarball_give_byte_identical_output(
     assert "Prepared" in capsys.readouterr().out
 
     from_dir = tree_bytes(tmp_path / "from-dir")
+    from_tarball = tree_bytes(tmp_path / "from-tarball")
     assert sorted(from_dir) == ["manifest.json"] + [
         f"{split}/{name}" for split, names in sorted(SPLIT_FILES.items()) for name in names
     ]
-    assert from_dir == tree_bytes(tmp_path / "from-tarball")
+    # The manifests differ only in where the reviews came from, which each records.
+    manifests = [json.loads(tree.pop("manifest.json")) for tree in (from_dir, from_tarball)]
+    assert [manifest.pop("source") for manifest in manifests] == [
+        str(imdb_dir.resolve()),
+        str(imdb_tarball.resolve()),
+    ]
+    assert manifests[0] == manifests[1]
+    assert from_dir == from_tarball
 
 
 def test_manifest_describes_the_dataset(prepared_imdb: Path):
