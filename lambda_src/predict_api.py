@@ -223,14 +223,6 @@ def _header(event: Mapping[str, Any], name: str) -> str:
     return ""
 
 
-def _method(event: Mapping[str, Any]) -> str:
-    # REST APIs (payload format 1.0) put it at the top; HTTP APIs (2.0) under requestContext.
-    method = event.get("httpMethod") or (event.get("requestContext") or {}).get("http", {}).get(
-        "method", ""
-    )
-    return str(method).upper()
-
-
 def _media_type(content_type: str) -> str:
     """The lower-cased media type of a Content-Type header, or raise 415."""
     media_type, *parameters = (part.strip() for part in content_type.split(";"))
@@ -459,29 +451,10 @@ def _error_response(error: ApiError, origin: str | None) -> dict[str, Any]:
     )
     if error.status == 503:
         response["headers"]["Retry-After"] = "1"
-    if error.status == 405:
-        response["headers"]["Allow"] = "OPTIONS, POST"
-    return response
-
-
-def _preflight_response(origin: str) -> dict[str, Any]:
-    response = _response(204, None, origin)
-    response["headers"].update(
-        {
-            "Access-Control-Allow-Methods": "OPTIONS, POST",
-            "Access-Control-Allow-Headers": "Content-Type",
-            "Access-Control-Max-Age": "3600",
-        }
-    )
     return response
 
 
 def _serve(event: Mapping[str, Any], settings: Settings, log: dict[str, Any]) -> dict[str, Any]:
-    method = _method(event)
-    if method == "OPTIONS":
-        return _preflight_response(settings.allowed_origin)
-    if method != "POST":
-        raise ApiError(405, "method_not_allowed", "Use POST to send a review.")
     review = parse_review(event, settings.max_review_chars)
     log["review_chars"] = len(review)
     started = time.perf_counter()
@@ -507,12 +480,15 @@ def _cause(error: BaseException) -> dict[str, Any]:
 
 
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    """API Gateway (REST or HTTP API) proxy integration entry point."""
+    """API Gateway (REST API) proxy integration entry point, for POST /predict alone.
+
+    API Gateway answers the CORS preflight itself and refuses any other method or path
+    before this runs (contract/api.py), so the handler never looks at the method.
+    """
     started = time.perf_counter()
     log: dict[str, Any] = {
         "aws_request_id": getattr(context, "aws_request_id", None),
         "api_request_id": (event.get("requestContext") or {}).get("requestId"),
-        "method": _method(event),
     }
     level, exc_info = logging.INFO, None
     origin: str | None = None

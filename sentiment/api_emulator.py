@@ -34,19 +34,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from contract import api
 from sentiment import uvicorn_server
 
-ROUTE = "/predict"
+ROUTE = f"/{api.ROUTE}"
 STAGE = "local"
 LOCAL_ACCOUNT = "000000000000"
 LOCAL_REGION = "us-east-1"
 FUNCTION_NAME = "predict-api-local"
-# The deployed function's timeout (stacks/prediction_api.py) and API Gateway's payload limit.
-FUNCTION_TIMEOUT_SECONDS = 25.0
+# API Gateway's payload limit.
 MAX_BODY_BYTES = 10 * 1024 * 1024
 # Concurrent invocations: Lambda would start containers; here they are threads.
 CONCURRENCY = 32
-PREFLIGHT_MAX_AGE_SECONDS = 3600
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -193,7 +192,7 @@ def _prediction_handler() -> Handler:
 def create_app(
     allowed_origin: str,
     handler: Handler | None = None,
-    function_timeout: float = FUNCTION_TIMEOUT_SECONDS,
+    function_timeout: float = api.FUNCTION_TIMEOUT_SECONDS,
 ) -> Starlette:
     """The gateway for ``handler`` (default: ``lambda_src.predict_api.handler``)."""
     handler = handler or _prediction_handler()
@@ -211,13 +210,7 @@ def create_app(
         # What the stack's default_cors_preflight_options answer, without calling the function.
         return Response(
             status_code=HTTPStatus.NO_CONTENT,
-            headers={
-                **cors,
-                "Access-Control-Allow-Methods": "POST",
-                "Access-Control-Allow-Headers": "Content-Type",
-                "Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE_SECONDS),
-                "x-amzn-RequestId": request_id,
-            },
+            headers={**cors, **api.preflight_headers(), "x-amzn-RequestId": request_id},
         )
 
     async def invoke(request: Request, request_id: str) -> Response:

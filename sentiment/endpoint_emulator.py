@@ -41,6 +41,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from contract.api import ENDPOINT_VARIANT
 from contract.packaging import file_sha256
 from sentiment import inference_toolkit, uvicorn_server
 from sentiment.local_stack import DEFAULT_ENDPOINT_NAME
@@ -49,7 +50,6 @@ from sentiment.model_loader import ServedModel, served_artifact
 # What the runtime names in its answers; there is no AWS account here.
 LOCAL_ACCOUNT = "000000000000"
 LOCAL_REGION = "us-east-1"
-VARIANT_NAME = "AllTraffic"
 POLL_SECONDS = 1.0
 HANDLER_FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
 
@@ -251,7 +251,7 @@ def create_app(slot: ModelSlot, endpoint_name: str = DEFAULT_ENDPOINT_NAME) -> S
             result.body,
             media_type=result.content_type,
             headers={
-                "x-Amzn-Invoked-Production-Variant": VARIANT_NAME,
+                "x-Amzn-Invoked-Production-Variant": ENDPOINT_VARIANT,
                 "x-amzn-RequestId": str(uuid.uuid4()),
             },
         )

@@ -14,13 +14,19 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from contract import limits
+from contract.api import (
+    FUNCTION_TIMEOUT_SECONDS,
+    PREFLIGHT_ALLOWED_HEADERS,
+    PREFLIGHT_ALLOWED_METHODS,
+    PREFLIGHT_MAX_AGE_SECONDS,
+    ROUTE,
+)
 from stacks.compliance import acknowledge
 from stacks.config import ApiSettings
 from stacks.functions import PythonFunction
 from stacks.log_groups import log_group
 
 STAGE_NAME = "v1"
-ROUTE = "predict"
 
 
 class PublicApi(Construct):
@@ -105,9 +111,7 @@ class PredictionRoute(Construct):
             handler="predict_api.handler",
             description="Scores a movie review with the SageMaker endpoint",
             log_retention_days=log_retention_days,
-            # Above the handler's SageMaker retries (2 x (2 s connect + 8 s read)) and
-            # below API Gateway's 29 s integration timeout.
-            timeout=Duration.seconds(25),
+            timeout=Duration.seconds(FUNCTION_TIMEOUT_SECONDS),
             environment={
                 "ENDPOINT_NAME": endpoint_name,
                 "ALLOWED_ORIGIN": allowed_origin,
@@ -124,9 +128,9 @@ class PredictionRoute(Construct):
             ROUTE,
             default_cors_preflight_options=apigateway.CorsOptions(
                 allow_origins=[allowed_origin],
-                allow_methods=["POST"],
-                allow_headers=["Content-Type"],
-                max_age=Duration.hours(1),
+                allow_methods=list(PREFLIGHT_ALLOWED_METHODS),
+                allow_headers=list(PREFLIGHT_ALLOWED_HEADERS),
+                max_age=Duration.seconds(PREFLIGHT_MAX_AGE_SECONDS),
             ),
         )
         self.method = resource.add_method(

@@ -18,6 +18,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from contract import limits
+from contract.api import ENDPOINT_VARIANT
 from stacks.compliance import acknowledge
 from stacks.config import EndpointMode, EndpointSettings, PyTorchImages
 from stacks.images import processor, pytorch_image
@@ -25,7 +26,6 @@ from stacks.permissions import ContainerPermissions
 from stacks.shared_buckets import BucketExport
 from stacks.training import OUTPUT_PREFIX
 
-VARIANT_NAME = "AllTraffic"
 INFERENCE_PROGRAM = "inference.py"
 # model.tar.gz carries code/inference.py; these are the variables the SageMaker Python SDK
 # sets for such a model, which the PyTorch serving container reads.
@@ -39,7 +39,7 @@ def endpoint_metric(
     return cloudwatch.Metric(
         namespace=namespace,
         metric_name=metric_name,
-        dimensions_map={"EndpointName": endpoint_name, "VariantName": VARIANT_NAME},
+        dimensions_map={"EndpointName": endpoint_name, "VariantName": ENDPOINT_VARIANT},
         statistic=statistic,
         period=Duration.minutes(1),
     )
@@ -164,7 +164,7 @@ class SentimentEndpoint(Construct):
 
         if realtime:
             variant = sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                variant_name=VARIANT_NAME,
+                variant_name=ENDPOINT_VARIANT,
                 model_name=model.attr_model_name,
                 instance_type=settings.instance_type,
                 initial_instance_count=settings.min_instances,
@@ -172,7 +172,7 @@ class SentimentEndpoint(Construct):
             )
         else:
             variant = sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                variant_name=VARIANT_NAME,
+                variant_name=ENDPOINT_VARIANT,
                 model_name=model.attr_model_name,
                 serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
                     memory_size_in_mb=settings.serverless_memory_mb,
@@ -233,7 +233,7 @@ class SentimentEndpoint(Construct):
             self,
             "Scaling",
             service_namespace=autoscaling.ServiceNamespace.SAGEMAKER,
-            resource_id=f"endpoint/{settings.name}/variant/{VARIANT_NAME}",
+            resource_id=f"endpoint/{settings.name}/variant/{ENDPOINT_VARIANT}",
             scalable_dimension="sagemaker:variant:DesiredInstanceCount",
             min_capacity=settings.min_instances,
             max_capacity=settings.max_instances,

@@ -78,7 +78,6 @@ def log_lines() -> Iterator[io.StringIO]:
 def event(
     body: str | bytes | None,
     content_type: str | None = "application/json",
-    method: str = "POST",
     base64_encoded: bool = False,
 ) -> dict[str, Any]:
     """A REST API (payload format 1.0) proxy event as API Gateway sends it."""
@@ -88,7 +87,7 @@ def event(
     return {
         "resource": "/predict",
         "path": "/predict",
-        "httpMethod": method,
+        "httpMethod": "POST",
         "headers": {"Content-Type": content_type} if content_type is not None else None,
         "body": body,
         "isBase64Encoded": base64_encoded,
@@ -135,11 +134,8 @@ def call(request: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Cache-Control"] == "no-store"
     assert headers["Vary"] == "Origin"
-    operation = OPENAPI["paths"]["/predict"].get(request["httpMethod"].lower())
-    if operation is None:
-        assert (status, headers["Allow"]) == (405, "OPTIONS, POST")
-    else:
-        assert str(status) in operation["responses"], f"undocumented status {status}"
+    operation = OPENAPI["paths"]["/predict"]["post"]
+    assert str(status) in operation["responses"], f"undocumented status {status}"
     if status == 200:
         verdict = OPENAPI["components"]["schemas"]["Verdict"]
         assert set(verdict["required"]) <= set(body) <= set(verdict["properties"])
@@ -192,21 +188,6 @@ def test_base64_encoded_json_body_is_decoded(stub: Stubber) -> None:
     status, _, body = call(event(json.dumps({"review": "Dull."}).encode()))
 
     assert (status, body) == (200, {"sentiment": "negative", "score": 0.04})
-
-
-def test_http_api_payload_format_2_is_understood(stub: Stubber) -> None:
-    expect_invocation(stub, "Fine.", b'{"sentiment": "positive", "score": 0.6}')
-    request = {
-        "version": "2.0",
-        "headers": {"content-type": "application/json"},
-        "body": '{"review": "Fine."}',
-        "isBase64Encoded": False,
-        "requestContext": {"requestId": "api-2", "http": {"method": "POST"}},
-    }
-
-    response = predict_api.handler(request, CONTEXT)
-
-    assert response["statusCode"] == 200
 
 
 @pytest.mark.parametrize("low_confidence", [True, False])
@@ -328,24 +309,7 @@ def test_openapi_document_states_the_default_limit() -> None:
     assert review_schema["maxLength"] == predict_api.DEFAULT_MAX_REVIEW_CHARS
 
 
-# --- methods and CORS -----------------------------------------------------------------------
-
-
-def test_preflight_allows_the_site_to_post_json(stub: Stubber) -> None:
-    status, headers, body = call(event(None, None, method="OPTIONS"))
-
-    assert (status, body) == (204, None)
-    assert headers["Access-Control-Allow-Origin"] == SITE
-    assert "POST" in headers["Access-Control-Allow-Methods"]
-    assert headers["Access-Control-Allow-Headers"] == "Content-Type"
-
-
-@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
-def test_other_methods_are_not_allowed(stub: Stubber, method: str) -> None:
-    status, headers, body = call(event(None, None, method=method))
-
-    assert (status, body["error"]["code"]) == (405, "method_not_allowed")
-    assert headers["Access-Control-Allow-Origin"] == SITE
+# --- CORS -----------------------------------------------------------------------------------
 
 
 def test_wildcard_origin_only_when_configured(
