@@ -30,6 +30,7 @@ from pathlib import Path
 
 from prepare_speed import DEFAULT_ARCHIVE, machine, peak_tree_rss
 
+from contract.files import EVALUATION_REPORT_FILE, MODEL_ARTIFACT, TRAINING_REPORT_FILE
 from sentiment import imdb_source
 
 TARGET_ACCURACY = 0.91
@@ -77,15 +78,15 @@ def main() -> None:
         _sentiment("prepare", "--source", args.source, "--output", str(args.data), *cache)
     load_before = os.getloadavg()
     training = timed_training(args.data, args.work / "model", hyperparameters)
-    artifact = args.work / "model" / "model.tar.gz"
+    artifact = args.work / "model" / MODEL_ARTIFACT
     output = args.work / "evaluation"
     _sentiment(
         *("evaluate", "--data", str(args.data), "--model", str(artifact)),
         *("--source", args.source, "--output", str(output), "--baseline", *cache),
     )
 
-    evaluation = json.loads((output / "evaluation.json").read_text(encoding="utf-8"))
-    trained = json.loads((artifact.parent / "evaluation.json").read_text(encoding="utf-8"))
+    evaluation = json.loads((output / EVALUATION_REPORT_FILE).read_text(encoding="utf-8"))
+    trained = json.loads((artifact.parent / TRAINING_REPORT_FILE).read_text(encoding="utf-8"))
     model, baseline = evaluation["model"], evaluation["baseline"]
     report = {
         "test_accuracy": model["accuracy"],

@@ -42,9 +42,9 @@ import psutil
 from local_api_load import LocalStack, local_stack, review_body, run_load, sample_reviews
 from prepare_speed import DEFAULT_ARCHIVE, machine
 
+from contract.files import MODEL_ARTIFACT
 from sentiment import imdb_source
 from sentiment.cli import DEFAULT_MODEL_DIR
-from sentiment.training_run import ARTIFACT_NAME
 
 MAX_ERRORS = 0
 MAX_RSS_CHANGE_PERCENT = 10.0
@@ -283,7 +283,7 @@ def _positive(convert: type[int] | type[float]) -> Callable[[str], int | float]:
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--model", type=Path, default=DEFAULT_MODEL_DIR / ARTIFACT_NAME, help="(%(default)s)"
+        "--model", type=Path, default=DEFAULT_MODEL_DIR / MODEL_ARTIFACT, help="(%(default)s)"
     )
     parser.add_argument(
         "--source",

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-VOCABULARY_FILE = "vocabulary.json"
 _IDS, _LENGTHS, _LABELS = "ids.npy", "lengths.npy", "labels.npy"
 
 

@@ -21,16 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from network import NetworkConfig, SentimentNetwork
-from preprocess import OOV_ID, PAD_ID, Tokenizer, Vocabulary
+from network import CONFIG_FILE, WEIGHTS_FILE, NetworkConfig, SentimentNetwork
+from preprocess import OOV_ID, PAD_ID, VOCABULARY_FILE, Tokenizer, Vocabulary
 
 JSON = "application/json"
 TEXT = "text/plain"
 MAX_BATCH = 64
 MAX_REVIEW_CHARS = int(os.environ.get("MAX_REVIEW_CHARS", "20000"))
-WEIGHTS_FILE = "model.pt"
-CONFIG_FILE = "model_config.json"
-VOCABULARY_FILE = "vocabulary.json"
 # Thresholds for flagging a verdict low_confidence (verdict()): set by hand, retune with the model.
 # The model gives every review a side, so a text with no opinion (a neutral fact, a mixed
 # review) still leans one way; below this confidence, max(score, 1 - score), the lean says little.

@@ -22,6 +22,10 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+# Where a model directory keeps the network's weights (a state_dict) and its settings.
+WEIGHTS_FILE = "model.pt"
+CONFIG_FILE = "model_config.json"
+
 
 @dataclass(frozen=True)
 class NetworkConfig:

@@ -20,6 +20,8 @@ from bs4.builder import HTMLTreeBuilder
 from bs4.dammit import EntitySubstitution, UnicodeDammit
 from nltk.stem.porter import PorterStemmer
 
+# Where a vocabulary is saved: in the prepared dataset's train/ and in the model directory.
+VOCABULARY_FILE = "vocabulary.json"
 PAD_ID = 0
 OOV_ID = 1
 _FIRST_WORD_ID = 2

@@ -36,7 +36,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from dataset import (
-    VOCABULARY_FILE,
     EncodedSplit,
     bucketed_batches,
     concatenate,
@@ -44,21 +43,19 @@ from dataset import (
     read_split,
     short_crops,
 )
-from network import NetworkConfig, SentimentNetwork
+from network import CONFIG_FILE, WEIGHTS_FILE, NetworkConfig, SentimentNetwork
 from ngram_fit import frequent_bigrams, logistic_regression, naive_bayes_ratios, presence
-from preprocess import Vocabulary
+from preprocess import VOCABULARY_FILE, Vocabulary
 from pretrain import word2vec_embeddings
 from progress import Progress
 from torch import nn
 
+from contract.files import TRAINING_REPORT_FILE
 from contract.hyperparameters import argument_parser
 
 CODE_FILES = ("inference.py", "network.py", "preprocess.py")
 SERVING_REQUIREMENTS = "serving_requirements.txt"
-WEIGHTS_FILE = "model.pt"
-CONFIG_FILE = "model_config.json"
 CHECKPOINT_FILE = "checkpoint.pt"
-EVALUATION_FILE = "evaluation.json"
 
 
 @dataclass(frozen=True)
@@ -529,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
         results["training_seconds"] = round(time.perf_counter() - started, 1)
         write_model_dir(trainer, paths.model_dir)
         paths.output_dir.mkdir(parents=True, exist_ok=True)
-        (paths.output_dir / EVALUATION_FILE).write_text(json.dumps(results, indent=2) + "\n")
+        (paths.output_dir / TRAINING_REPORT_FILE).write_text(json.dumps(results, indent=2) + "\n")
     except Exception as error:
         reason = f"{type(error).__name__}: {error}".replace("\n", " ")[:1000]
         try:

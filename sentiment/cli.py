@@ -11,6 +11,7 @@ from pathlib import Path
 # Only what the parsers need: each command imports its own modules (torch, nltk, numpy,
 # httpx...) when it runs, so that `sentiment --help` and `sentiment predict` start at once.
 from contract import hyperparameters
+from contract.files import EVALUATION_REPORT_FILE, MANIFEST_FILE, MODEL_ARTIFACT
 from contract.layout import PROJECT_ROOT
 from sentiment import imdb_source, local_stack, training_run
 
@@ -162,7 +163,7 @@ def _add_evaluate(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model",
         type=Path,
-        default=DEFAULT_MODEL_DIR / training_run.ARTIFACT_NAME,
+        default=DEFAULT_MODEL_DIR / MODEL_ARTIFACT,
         help="model.tar.gz, with the training report `sentiment train` leaves beside it",
     )
     parser.add_argument(
@@ -187,7 +188,7 @@ def _add_evaluate(subcommands: argparse._SubParsersAction) -> None:
 def _prepared_source(data: Path) -> str:
     """The source `sentiment prepare` recorded in `data`'s manifest (older manifests have
     none: then the default source)."""
-    manifest = data / "manifest.json"
+    manifest = data / MANIFEST_FILE
     if not manifest.is_file():
         raise FileNotFoundError(
             f"no prepared dataset in {data} (run `sentiment prepare --output {data}`)"
@@ -207,11 +208,11 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         threads=args.threads,
     )
     print(evaluation.summary_table(report))
-    print(f"Wrote {args.output / evaluation.REPORT_FILE} and {args.output / report['figure']}")
+    print(f"Wrote {args.output / EVALUATION_REPORT_FILE} and {args.output / report['figure']}")
 
 
 def _add_up(subcommands: argparse._SubParsersAction) -> None:
-    default_model = DEFAULT_MODEL_DIR / training_run.ARTIFACT_NAME
+    default_model = DEFAULT_MODEL_DIR / MODEL_ARTIFACT
     parser = subcommands.add_parser(
         "up",
         help="serve the whole app on this machine: web page, API and model endpoint",
@@ -252,12 +253,12 @@ def _add_up(subcommands: argparse._SubParsersAction) -> None:
 
 def _trained_default_model() -> Path:
     """The default model.tar.gz, prepared and trained first if there is none yet."""
-    artifact = DEFAULT_MODEL_DIR / training_run.ARTIFACT_NAME
+    artifact = DEFAULT_MODEL_DIR / MODEL_ARTIFACT
     if artifact.is_file():
         return artifact
     print(f"No model at {artifact} yet: preparing the data and training one first.", flush=True)
     steps = [["train"]]
-    if not (DEFAULT_DATA_DIR / "manifest.json").is_file():
+    if not (DEFAULT_DATA_DIR / MANIFEST_FILE).is_file():
         steps.insert(0, ["prepare"])
     for step in steps:
         status = main(step)

@@ -42,6 +42,7 @@ from sklearn.metrics import (
 )
 from tqdm import tqdm
 
+from contract.files import EVALUATION_REPORT_FILE, TRAINING_REPORT_FILE
 from contract.packaging import file_sha256
 from sentiment import behaviour, inference_toolkit
 from sentiment.calibration import BINS, Reliability, calibration_figures, plot_reliability
@@ -59,10 +60,7 @@ from sentiment.short_reviews import (
     short_reviews,
 )
 
-REPORT_FILE = "evaluation.json"
 FIGURE_FILE = "evaluation.png"
-# What `sentiment train` leaves beside model.tar.gz: the training job's own report.
-TRAINING_REPORT_FILE = "evaluation.json"
 REQUEST_BATCH = 64  # the endpoint's largest batch (inference.MAX_BATCH)
 THRESHOLD = 0.5  # the endpoint says "positive" from this score up
 BASELINE_C = (1.0, 4.0, 16.0, 64.0)
@@ -366,11 +364,6 @@ def evaluate(
     On the test reviews, the behaviour suite and the short-review check, whose texts come
     from the validation reviews: the training and validation reviews are read too.
     """
-    if output_dir.resolve() == artifact.parent.resolve():
-        raise ValueError(
-            f"choose another --output than {output_dir}: its {TRAINING_REPORT_FILE} is the "
-            "training job's report, which the evaluation reads"
-        )
     test = read_reviews(source_root, "test")
     check_matches_prepared(test, data_dir, "test")
     training, validation = training_and_validation(read_reviews(source_root, "train"), data_dir)
@@ -430,5 +423,7 @@ def evaluate(
     )
     report["figure"] = figure.name
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (output_dir / EVALUATION_REPORT_FILE).write_text(
+        json.dumps(report, indent=2) + "\n", encoding="utf-8"
+    )
     return report

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from dataset import VOCABULARY_FILE, read_split
-from preprocess import Tokenizer, Vocabulary
+from dataset import read_split
+from preprocess import VOCABULARY_FILE, Tokenizer, Vocabulary
 
-from sentiment.prepare import MANIFEST_FILE, labeled_files, stratified_split
+from contract.files import MANIFEST_FILE
+from sentiment.prepare import labeled_files, stratified_split
 
 # Reviews per split preprocessed again to check that the source is the prepared one.
 _CHECKED_REVIEWS = 50

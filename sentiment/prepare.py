@@ -27,15 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from dataset import VOCABULARY_FILE, EncodedSplit, write_split
-from preprocess import PreprocessingSettings, Tokenizer, Vocabulary
+from dataset import EncodedSplit, write_split
+from preprocess import VOCABULARY_FILE, PreprocessingSettings, Tokenizer, Vocabulary
 from tqdm import tqdm
 
+from contract.files import MANIFEST_FILE
 from contract.packaging import file_sha256
 from sentiment import __version__, imdb_source
 from sentiment.imdb_source import UNLABELED_DIR, ReviewFile, review_files
 
-MANIFEST_FILE = "manifest.json"
 # Reviews per task sent to a worker: large enough to amortize the inter-process
 # traffic, small enough to keep the progress bar moving. Part of the checksum scheme.
 _CHUNK = 500

@@ -17,10 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from contract.files import CHANNELS, MANIFEST_FILE, MODEL_ARTIFACT
 from contract.packaging import build_tarball, build_training_source, extract_tarball, file_sha256
 
-CHANNELS = ("train", "validation", "test", "unlabeled")
-ARTIFACT_NAME = "model.tar.gz"
 ENTRY_POINT = "train.py"
 
 
@@ -31,7 +30,7 @@ class TrainingFailed(RuntimeError):
 def run_key(source_tarball: Path, data_dir: Path, hyperparameters: list[str]) -> str:
     """A digest of code, data and hyperparameters: equal keys mean the same training run."""
     digest = hashlib.sha256(file_sha256(source_tarball).encode())
-    manifest = data_dir / "manifest.json"
+    manifest = data_dir / MANIFEST_FILE
     digest.update(manifest.read_bytes() if manifest.exists() else str(data_dir.resolve()).encode())
     digest.update("\0".join(hyperparameters).encode())
     return digest.hexdigest()[:16]
@@ -91,6 +90,6 @@ def train(
         model_dir.mkdir(parents=True, exist_ok=True)
         for report in output_dir.iterdir():
             shutil.copyfile(report, model_dir / report.name)
-        artifact = build_tarball(job_model_dir, model_dir / ARTIFACT_NAME)
+        artifact = build_tarball(job_model_dir, model_dir / MODEL_ARTIFACT)
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return artifact

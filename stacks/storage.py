@@ -10,12 +10,10 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3_deployment
 from constructs import Construct
 
+from contract.files import MANIFEST_FILE, OPTIONAL_CHANNELS, REQUIRED_CHANNELS
 from stacks.compliance import acknowledge, acknowledge_bucket_deployment
 
 # The channels train.py reads; "unlabeled" is optional (word-vector pre-training).
-REQUIRED_CHANNELS = ("train", "validation", "test")
-OPTIONAL_CHANNELS = ("unlabeled",)
-MANIFEST = "manifest.json"
 
 
 class PreparedDataMissing(FileNotFoundError):
@@ -42,8 +40,8 @@ class PreparedData:
 
 def check_prepared_data(directory: Path) -> None:
     missing = [name for name in REQUIRED_CHANNELS if not (directory / name).is_dir()]
-    if not (directory / MANIFEST).is_file():
-        missing.append(MANIFEST)
+    if not (directory / MANIFEST_FILE).is_file():
+        missing.append(MANIFEST_FILE)
     if missing:
         raise PreparedDataMissing(
             f"{directory} is not a prepared dataset (missing: {', '.join(missing)}); "

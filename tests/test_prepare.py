@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from dataset import VOCABULARY_FILE, read_split
+from dataset import read_split
 from imdb_fixture import (
     LABELED_FOLDERS,
     PER_CLASS,
@@ -25,7 +25,7 @@ from imdb_fixture import (
     write_archive,
     write_directory,
 )
-from preprocess import OOV_ID, SENTIMENT_STRUCTURE_WORDS, Tokenizer, Vocabulary
+from preprocess import OOV_ID, SENTIMENT_STRUCTURE_WORDS, VOCABULARY_FILE, Tokenizer, Vocabulary
 
 import sentiment
 import sentiment.prepare

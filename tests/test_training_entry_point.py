@@ -24,6 +24,7 @@ import torch
 from imdb_fixture import generate_reviews, write_directory
 from model_artifacts import MODEL_DIR_LAYOUT, TINY_HYPERPARAMETERS
 
+from contract.files import TRAINING_REPORT_FILE
 from contract.layout import MODEL_SOURCE_DIR
 from contract.packaging import (
     build_tarball,
@@ -177,7 +178,7 @@ def test_the_model_directory_holds_weights_settings_vocabulary_and_code(
 
 def test_the_evaluation_is_written_to_the_output_data_directory(reference: tuple[Job, str]):
     job, _ = reference
-    evaluation = json.loads((job.output_dir / "evaluation.json").read_text())
+    evaluation = json.loads((job.output_dir / TRAINING_REPORT_FILE).read_text())
     assert evaluation["test"]["reviews"] == 400
     assert evaluation["validation"]["reviews"] == 40
     assert [entry["epoch"] for entry in evaluation["history"]] == [1, 2, 3]
@@ -205,7 +206,7 @@ def test_every_metric_definition_matches_the_log_and_every_metric_line_is_read(
         "test:accuracy": 1,
         "ngram:validation:accuracy": 1,
     }
-    evaluation = json.loads((reference[0].output_dir / "evaluation.json").read_text())
+    evaluation = json.loads((reference[0].output_dir / TRAINING_REPORT_FILE).read_text())
     assert found["validation:loss"] == [
         pytest.approx(entry["val_loss"], abs=5e-5) for entry in evaluation["history"]
     ]
@@ -279,7 +280,7 @@ def test_the_tarred_artifact_serves_with_nothing_but_its_own_code(
     # The endpoint's path from raw text scores the test reviews as the training job's
     # evaluation did from the prepared word ids.
     accuracy = ((scores >= 0.5) == labels).mean()
-    evaluation = json.loads((job.output_dir / "evaluation.json").read_text())
+    evaluation = json.loads((job.output_dir / TRAINING_REPORT_FILE).read_text())
     assert accuracy == pytest.approx(evaluation["test"]["accuracy"], abs=1e-9)
 
 
@@ -387,7 +388,10 @@ def test_sentiment_train_leaves_model_tar_gz_and_evaluation(
     output = capfd.readouterr().out
     assert re.search(r"^epoch=3 train_loss=", output, re.MULTILINE)  # progress streamed
     assert f"Model artifact: {model_dir / 'model.tar.gz'}" in output
-    assert sorted(path.name for path in model_dir.iterdir()) == ["evaluation.json", "model.tar.gz"]
+    assert sorted(path.name for path in model_dir.iterdir()) == [
+        "model.tar.gz",
+        "training_report.json",
+    ]
     extracted = extract_tarball(model_dir / "model.tar.gz", tmp_path / "extracted")
     files = sorted(p.relative_to(extracted).as_posix() for p in extracted.rglob("*") if p.is_file())
     assert files == MODEL_DIR_LAYOUT
