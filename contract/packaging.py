@@ -9,6 +9,7 @@ after that hash.
 
 from __future__ import annotations
 
+import ast
 import gzip
 import hashlib
 import os
@@ -87,6 +88,28 @@ def training_source_members(model_dir: Path = MODEL_SOURCE_DIR) -> list[tuple[st
 def build_training_source(destination: Path, model_dir: Path = MODEL_SOURCE_DIR) -> Path:
     """sourcedir.tar.gz, as SageMaker's training container extracts it into /opt/ml/code."""
     return write_tarball(training_source_members(model_dir), destination)
+
+
+def serving_code_files(source_dir: Path, entry_point: str = "inference.py") -> list[str]:
+    """The entry point and every module beside it that it imports, at any depth: what
+    model.tar.gz's code/ must hold for the serving container to import it alone."""
+    siblings = {path.stem for path in source_dir.glob("*.py")}
+    needed: set[str] = set()
+    waiting = [Path(entry_point).stem]
+    while waiting:
+        name = waiting.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        for node in ast.walk(ast.parse((source_dir / f"{name}.py").read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported = [node.module]
+            else:
+                continue
+            waiting += [module for module in imported if module in siblings]
+    return sorted(f"{name}.py" for name in needed)
 
 
 def file_sha256(path: Path) -> str:

@@ -18,6 +18,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+from preprocess import MIN_STEPS
 
 _IDS, _LENGTHS, _LABELS = "ids.npy", "lengths.npy", "labels.npy"
 
@@ -119,10 +120,9 @@ def read_split(directory: Path) -> EncodedSplit:
 def padded_batch(split: EncodedSplit, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The chosen reviews as a (batch, longest) id matrix padded with 0, and their lengths.
 
-    An empty review (every word a stopword) is given length 1 over a padding id, so the
-    LSTM still has one step to read.
+    An empty review (every word a stopword) is given MIN_STEPS over padding ids.
     """
-    lengths = np.maximum(split.lengths[indices], 1)
+    lengths = np.maximum(split.lengths[indices], MIN_STEPS)
     offsets = split.offsets[indices]
     batch = np.zeros((len(indices), int(lengths.max())), dtype=np.int64)
     for row, (start, length) in enumerate(zip(offsets, split.lengths[indices], strict=True)):

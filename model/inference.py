@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 from network import CONFIG_FILE, WEIGHTS_FILE, NetworkConfig, SentimentNetwork
-from preprocess import OOV_ID, PAD_ID, VOCABULARY_FILE, Tokenizer, Vocabulary
+from preprocess import MIN_STEPS, OOV_ID, PAD_ID, VOCABULARY_FILE, Tokenizer, Vocabulary
 
 JSON = "application/json"
 TEXT = "text/plain"
@@ -181,10 +181,10 @@ class Scored:
 
 
 def encode_reviews(reviews: list[str], model: LoadedModel) -> list[list[int]]:
-    """Each review's word ids, preprocessed exactly as the training data was."""
-    # A review of stopwords only gets one padding step to read, as in training
-    # (dataset.padded_batch).
-    return [model.vocabulary.ids(model.tokenizer(review)) or [PAD_ID] for review in reviews]
+    """Each review's word ids, preprocessed exactly as the training data was (a review of
+    stopwords only is MIN_STEPS padding ids)."""
+    encoded = [model.vocabulary.ids(model.tokenizer(review)) for review in reviews]
+    return [ids + [PAD_ID] * (MIN_STEPS - len(ids)) for ids in encoded]
 
 
 def encode_batch(encoded: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:

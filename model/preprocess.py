@@ -24,6 +24,9 @@ from nltk.stem.porter import PorterStemmer
 VOCABULARY_FILE = "vocabulary.json"
 PAD_ID = 0
 OOV_ID = 1
+# A review of stopwords only still gets this many steps to read, over padding ids: the LSTM
+# needs one. Training (dataset.padded_batch) and serving (inference) both apply it.
+MIN_STEPS = 1
 _FIRST_WORD_ID = 2
 
 STOPWORDS_FILE = Path(__file__).with_name("stopwords_english.txt")

@@ -45,15 +45,15 @@ from dataset import (
 )
 from network import CONFIG_FILE, WEIGHTS_FILE, NetworkConfig, SentimentNetwork
 from ngram_fit import frequent_bigrams, logistic_regression, naive_bayes_ratios, presence
-from preprocess import VOCABULARY_FILE, Vocabulary
+from preprocess import MIN_STEPS, VOCABULARY_FILE, Vocabulary
 from pretrain import word2vec_embeddings
 from progress import Progress
 from torch import nn
 
 from contract.files import TRAINING_REPORT_FILE
 from contract.hyperparameters import argument_parser
+from contract.packaging import serving_code_files
 
-CODE_FILES = ("inference.py", "network.py", "preprocess.py")
 SERVING_REQUIREMENTS = "serving_requirements.txt"
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -409,7 +409,7 @@ class Trainer:
     def _fusion_inputs(self, split: EncodedSplit) -> torch.Tensor:
         network = self.network
         branches = self._logits(split, network.branch_logits)
-        lengths = torch.from_numpy(np.maximum(split.lengths, 1))  # as dataset.padded_batch
+        lengths = torch.from_numpy(np.maximum(split.lengths, MIN_STEPS))
         return network.fusion_inputs(branches, lengths)
 
     def fit_fusion(self) -> None:
@@ -505,7 +505,7 @@ def write_model_dir(trainer: Trainer, model_dir: Path) -> None:
     code = model_dir / "code"
     code.mkdir(exist_ok=True)
     source = Path(__file__).resolve().parent
-    for name in CODE_FILES:
+    for name in serving_code_files(source):
         shutil.copyfile(source / name, code / name)
     shutil.copyfile(source / SERVING_REQUIREMENTS, code / "requirements.txt")
 

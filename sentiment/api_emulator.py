@@ -36,11 +36,10 @@ from starlette.routing import Route
 
 from contract import api
 from sentiment import uvicorn_server
+from sentiment.local_stack import LOCAL_ACCOUNT, LOCAL_REGION
 
 ROUTE = f"/{api.ROUTE}"
 STAGE = "local"
-LOCAL_ACCOUNT = "000000000000"
-LOCAL_REGION = "us-east-1"
 FUNCTION_NAME = "predict-api-local"
 # API Gateway's payload limit.
 MAX_BODY_BYTES = 10 * 1024 * 1024

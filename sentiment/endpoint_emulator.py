@@ -44,12 +44,9 @@ from starlette.routing import Route
 from contract.api import ENDPOINT_VARIANT
 from contract.packaging import file_sha256
 from sentiment import inference_toolkit, uvicorn_server
-from sentiment.local_stack import DEFAULT_ENDPOINT_NAME
+from sentiment.local_stack import DEFAULT_ENDPOINT_NAME, LOCAL_ACCOUNT, LOCAL_REGION
 from sentiment.model_loader import ServedModel, served_artifact
 
-# What the runtime names in its answers; there is no AWS account here.
-LOCAL_ACCOUNT = "000000000000"
-LOCAL_REGION = "us-east-1"
 POLL_SECONDS = 1.0
 HANDLER_FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
 

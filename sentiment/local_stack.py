@@ -26,15 +26,18 @@ from pathlib import Path
 
 import httpx
 
-from contract import limits
+from contract import api, limits
 from sentiment.uvicorn_server import GRACEFUL_SHUTDOWN_SECONDS, LOG_FORMAT
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_ENDPOINT_NAME = "imdb-sentiment-local"
+# What the emulators name where AWS would name the account and region; there are none here.
+LOCAL_ACCOUNT = "000000000000"
+LOCAL_REGION = "us-east-1"
 DEFAULT_PAGE_PORT = 8000
 DEFAULT_API_PORT = 8001
 DEFAULT_ENDPOINT_PORT = 8002
-DEFAULT_API_URL = f"http://{DEFAULT_HOST}:{DEFAULT_API_PORT}/predict"
+DEFAULT_API_URL = f"http://{DEFAULT_HOST}:{DEFAULT_API_PORT}/{api.ROUTE}"
 
 # Loading torch and the model takes a few seconds on a busy machine; the others start faster.
 ENDPOINT_START_SECONDS = 120.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import re
 import threading
 from collections import Counter
@@ -104,11 +105,13 @@ def test_url_is_downloaded_once_and_reused(
         tmp_path / "second" / "manifest.json"
     ).read_bytes()
     assert not list((tmp_path / "cache").glob(".*"))
-    # The same reviews as the local directory gives.
+    # The same reviews as the local directory gives; each manifest records its own source.
     assert _prepare(imdb_dir, tmp_path, "local") == 0
-    assert (tmp_path / "local" / "manifest.json").read_bytes() == (
-        tmp_path / "first" / "manifest.json"
-    ).read_bytes()
+    local, downloaded = (
+        json.loads((tmp_path / name / "manifest.json").read_text()) for name in ("local", "first")
+    )
+    assert (local.pop("source"), downloaded.pop("source")) == (str(imdb_dir.resolve()), url)
+    assert local == downloaded
 
 
 @pytest.mark.parametrize(
