@@ -5,6 +5,7 @@
 #   make bench   - the benchmarks (full data set; slow)
 #   make deploy  - deploy every stack to the AWS account of the current credentials
 #   make destroy - tear the stacks down (data and trained models are retained)
+#   make lock    - refresh requirements.lock after changing pyproject.toml's dependencies
 
 SHELL := /bin/bash
 VENV := .venv
@@ -27,15 +28,25 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 # Node 20 is past end of life; jsii says so on every run unless told this way.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup up test lint bench deploy destroy synth clean
+.PHONY: setup up test lint bench deploy destroy synth clean lock
 
 setup: $(VENV)/.installed node_modules/.installed /usr/bin/chromium
 
-$(VENV)/.installed: pyproject.toml
+# torch first, by version (the CPU build is a local file no public index has a hash for), then
+# every other package exactly as requirements.lock pins and hashes it, then the project itself.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check $(TORCH)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]" $(TORCH)
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
+
+# After changing pyproject.toml's dependencies: resolve them afresh (minutes) into the lock.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check pip-tools==7.6.2
+	$(BIN)/pip-compile --quiet --extra dev --generate-hashes --no-emit-index-url --no-emit-find-links \
+		--strip-extras --unsafe-package torch --output-file requirements.lock pyproject.toml
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

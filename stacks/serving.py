@@ -21,7 +21,7 @@ from contract import limits
 from contract.api import ENDPOINT_VARIANT
 from stacks.compliance import acknowledge
 from stacks.config import EndpointMode, EndpointSettings, PyTorchImages
-from stacks.images import processor, pytorch_image
+from stacks.images import ContainerImage, processor, pytorch_image
 from stacks.permissions import ContainerPermissions
 from stacks.shared_buckets import BucketExport
 from stacks.training import OUTPUT_PREFIX
@@ -89,6 +89,28 @@ class EndpointAlarms(Construct):
         )
 
 
+def production_variant(
+    settings: EndpointSettings, model: sagemaker.CfnModel
+) -> sagemaker.CfnEndpointConfig.ProductionVariantProperty:
+    """The endpoint's one variant: instances when real-time, a memory size when serverless."""
+    if settings.mode is EndpointMode.REALTIME:
+        return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+            variant_name=ENDPOINT_VARIANT,
+            model_name=model.attr_model_name,
+            instance_type=settings.instance_type,
+            initial_instance_count=settings.min_instances,
+            initial_variant_weight=1,
+        )
+    return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+        variant_name=ENDPOINT_VARIANT,
+        model_name=model.attr_model_name,
+        serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
+            memory_size_in_mb=settings.serverless_memory_mb,
+            max_concurrency=settings.serverless_max_concurrency,
+        ),
+    )
+
+
 class SentimentEndpoint(Construct):
     """Serves ``model_data_url`` with the PyTorch inference container."""
 
@@ -109,7 +131,30 @@ class SentimentEndpoint(Construct):
         )
         self.alarms = EndpointAlarms(self, "Alarms", settings=settings).alarms
 
-        self.role = iam.Role(
+        self.role = self._execution_role(settings, image, artifacts)
+        model = self._model(image, model_data_url)
+        # No explicit name: a changed configuration is a replacement, i.e. a new one.
+        self.endpoint_config = sagemaker.CfnEndpointConfig(
+            self, "Config", production_variants=[production_variant(settings, model)]
+        )
+        self.endpoint = sagemaker.CfnEndpoint(
+            self,
+            "Endpoint",
+            endpoint_name=settings.name,
+            endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
+            deployment_config=self._blue_green_deployment(settings),
+        )
+        self.endpoint_name = settings.name
+        self.endpoint_arn = Stack.of(self).format_arn(
+            service="sagemaker", resource="endpoint", resource_name=settings.name
+        )
+        if realtime:
+            self._scale_on_invocations(settings)
+
+    def _execution_role(
+        self, settings: EndpointSettings, image: ContainerImage, artifacts: BucketExport
+    ) -> iam.Role:
+        role = iam.Role(
             self,
             "ExecutionRole",
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
@@ -118,32 +163,34 @@ class SentimentEndpoint(Construct):
         ContainerPermissions(
             self,
             "ContainerPermissions",
-            role=self.role,
+            role=role,
             image=image,
             log_group_name=f"/aws/sagemaker/Endpoints/{settings.name}",
             log_stream_prefix="",
             metric_namespace="/aws/sagemaker/Endpoints",
         )
         artifacts_bucket = artifacts.bucket(self, "ArtifactBucket")
-        self.role.add_to_principal_policy(
+        role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["s3:GetObject"],
                 resources=[artifacts_bucket.arn_for_objects(f"{OUTPUT_PREFIX}*")],
             )
         )
         acknowledge(
-            self.role,
+            role,
             artifacts.objects_finding(f"{OUTPUT_PREFIX}*"),
             "Reads the trained model.tar.gz, whose key the training job chooses at run time.",
         )
         # SageMaker reads the rollback alarms' state with the endpoint's role.
-        self.role.add_to_principal_policy(
+        role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["cloudwatch:DescribeAlarms"],
                 resources=[alarm.alarm_arn for alarm in self.alarms],
             )
         )
+        return role
 
+    def _model(self, image: ContainerImage, model_data_url: str) -> sagemaker.CfnModel:
         model = sagemaker.CfnModel(
             self,
             "Model",
@@ -161,56 +208,29 @@ class SentimentEndpoint(Construct):
             ),
         )
         model.node.add_dependency(self.role)
+        return model
 
-        if realtime:
-            variant = sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                variant_name=ENDPOINT_VARIANT,
-                model_name=model.attr_model_name,
-                instance_type=settings.instance_type,
-                initial_instance_count=settings.min_instances,
-                initial_variant_weight=1,
-            )
-        else:
-            variant = sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                variant_name=ENDPOINT_VARIANT,
-                model_name=model.attr_model_name,
-                serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
-                    memory_size_in_mb=settings.serverless_memory_mb,
-                    max_concurrency=settings.serverless_max_concurrency,
-                ),
-            )
-        # No explicit name: a changed configuration is a replacement, i.e. a new one.
-        self.endpoint_config = sagemaker.CfnEndpointConfig(
-            self, "Config", production_variants=[variant]
-        )
+    def _blue_green_deployment(
+        self, settings: EndpointSettings
+    ) -> sagemaker.CfnEndpoint.DeploymentConfigProperty:
+        """All traffic to the new fleet at once, rolled back if an alarm fires while the old
+        one waits (the bake time)."""
         bake_seconds = settings.bake_minutes * 60
-        self.endpoint = sagemaker.CfnEndpoint(
-            self,
-            "Endpoint",
-            endpoint_name=settings.name,
-            endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
-            deployment_config=sagemaker.CfnEndpoint.DeploymentConfigProperty(
-                blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
-                    traffic_routing_configuration=sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
-                        type="ALL_AT_ONCE"
-                    ),
-                    termination_wait_in_seconds=bake_seconds,
-                    maximum_execution_timeout_in_seconds=_MAX_DEPLOYMENT_SECONDS + bake_seconds,
+        return sagemaker.CfnEndpoint.DeploymentConfigProperty(
+            blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
+                traffic_routing_configuration=sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
+                    type="ALL_AT_ONCE"
                 ),
-                auto_rollback_configuration=sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
-                    alarms=[
-                        sagemaker.CfnEndpoint.AlarmProperty(alarm_name=alarm.alarm_name)
-                        for alarm in self.alarms
-                    ]
-                ),
+                termination_wait_in_seconds=bake_seconds,
+                maximum_execution_timeout_in_seconds=_MAX_DEPLOYMENT_SECONDS + bake_seconds,
+            ),
+            auto_rollback_configuration=sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
+                alarms=[
+                    sagemaker.CfnEndpoint.AlarmProperty(alarm_name=alarm.alarm_name)
+                    for alarm in self.alarms
+                ]
             ),
         )
-        self.endpoint_name = settings.name
-        self.endpoint_arn = Stack.of(self).format_arn(
-            service="sagemaker", resource="endpoint", resource_name=settings.name
-        )
-        if realtime:
-            self._scale_on_invocations(settings)
 
     def _scale_on_invocations(self, settings: EndpointSettings) -> None:
         # Application Auto Scaling creates its service-linked role for SageMaker on first use

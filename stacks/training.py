@@ -10,6 +10,7 @@ custom-resource timeout).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,10 @@ from constructs import Construct
 
 from contract.packaging import file_sha256
 from stacks.compliance import acknowledge, acknowledge_cdk_provider_function, arn_reference
-from stacks.config import SentimentConfig
+from stacks.config import SentimentConfig, TrainingSettings
 from stacks.fingerprint import training_fingerprint, training_job_name
 from stacks.functions import PythonFunction
-from stacks.images import processor, pytorch_image
+from stacks.images import ContainerImage, processor, pytorch_image
 from stacks.log_groups import log_group
 from stacks.permissions import ContainerPermissions
 from stacks.shared_buckets import SharedBuckets
@@ -48,6 +49,67 @@ def load_metric_definitions(path: Path) -> list[dict[str, str]]:
     ):
         raise ValueError(f"{path}: expected a list of {{'Name': ..., 'Regex': ...}} objects")
     return definitions
+
+
+def training_request(
+    settings: TrainingSettings,
+    *,
+    image_uri: str,
+    role_arn: str,
+    source_url: str,
+    channels: dict[str, str],
+    artifacts_url: Callable[[str], str],
+    metric_definitions: list[dict[str, str]],
+) -> dict[str, Any]:
+    """The CreateTrainingJob request: `channels` maps each input channel to its S3 prefix,
+    `artifacts_url` a key prefix in the artifact bucket to its S3 URL."""
+    return {
+        "AlgorithmSpecification": {
+            "TrainingImage": image_uri,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": metric_definitions,
+        },
+        "RoleArn": role_arn,
+        "HyperParameters": {
+            "sagemaker_program": ENTRY_POINT,
+            "sagemaker_submit_directory": source_url,
+            "sagemaker_region": Aws.REGION,
+            **settings.hyperparameters,
+        },
+        "InputDataConfig": [
+            {
+                "ChannelName": channel,
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": url,
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            }
+            for channel, url in channels.items()
+        ],
+        "OutputDataConfig": {"S3OutputPath": artifacts_url(OUTPUT_PREFIX)},
+        "ResourceConfig": {
+            "InstanceType": settings.instance_type,
+            "InstanceCount": 1,
+            "VolumeSizeInGB": settings.volume_size_gb,
+        },
+        "StoppingCondition": {
+            "MaxRuntimeInSeconds": settings.max_runtime_minutes * 60,
+            **(
+                {"MaxWaitTimeInSeconds": settings.max_wait_minutes * 60}
+                if settings.use_spot
+                else {}
+            ),
+        },
+        "EnableManagedSpotTraining": settings.use_spot,
+        # The handler appends the job name: each job resumes only its own checkpoints.
+        "CheckpointConfig": {
+            "S3Uri": artifacts_url(CHECKPOINT_PREFIX),
+            "LocalPath": CHECKPOINT_LOCAL_PATH,
+        },
+    }
 
 
 class TrainingJob(Construct):
@@ -76,21 +138,7 @@ class TrainingJob(Construct):
         )
         self.job_name = training_job_name(config.name_prefix, fingerprint)
 
-        self.role = iam.Role(
-            self,
-            "ExecutionRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="Runs the sentiment model's SageMaker training jobs",
-        )
-        ContainerPermissions(
-            self,
-            "ContainerPermissions",
-            role=self.role,
-            image=image,
-            log_group_name="/aws/sagemaker/TrainingJobs",
-            log_stream_prefix=f"{config.name_prefix}-",
-            metric_namespace="/aws/sagemaker/TrainingJobs",
-        )
+        self.role = self._execution_role(config, image)
         data_bucket = buckets.data.bucket(self, "DataBucket")
         artifacts_bucket = buckets.artifacts.bucket(self, "ArtifactBucket")
         self._grant_data_access(data_bucket, data, artifacts_bucket, source)
@@ -102,54 +150,18 @@ class TrainingJob(Construct):
         ):
             acknowledge(self.role, finding, object_access)
 
-        request: dict[str, Any] = {
-            "AlgorithmSpecification": {
-                "TrainingImage": image.uri(self),
-                "TrainingInputMode": "File",
-                "MetricDefinitions": metric_definitions,
-            },
-            "RoleArn": self.role.role_arn,
-            "HyperParameters": {
-                "sagemaker_program": ENTRY_POINT,
-                "sagemaker_submit_directory": source.s3_object_url,
-                "sagemaker_region": Aws.REGION,
-                **settings.hyperparameters,
-            },
-            "InputDataConfig": [
-                {
-                    "ChannelName": channel,
-                    "DataSource": {
-                        "S3DataSource": {
-                            "S3DataType": "S3Prefix",
-                            "S3Uri": data_bucket.s3_url_for_object(f"{data.key_prefix}{channel}/"),
-                            "S3DataDistributionType": "FullyReplicated",
-                        }
-                    },
-                }
+        request = training_request(
+            settings,
+            image_uri=image.uri(self),
+            role_arn=self.role.role_arn,
+            source_url=source.s3_object_url,
+            channels={
+                channel: data_bucket.s3_url_for_object(f"{data.key_prefix}{channel}/")
                 for channel in data.channels
-            ],
-            "OutputDataConfig": {"S3OutputPath": artifacts_bucket.s3_url_for_object(OUTPUT_PREFIX)},
-            "ResourceConfig": {
-                "InstanceType": settings.instance_type,
-                "InstanceCount": 1,
-                "VolumeSizeInGB": settings.volume_size_gb,
             },
-            "StoppingCondition": {
-                "MaxRuntimeInSeconds": settings.max_runtime_minutes * 60,
-                **(
-                    {"MaxWaitTimeInSeconds": settings.max_wait_minutes * 60}
-                    if settings.use_spot
-                    else {}
-                ),
-            },
-            "EnableManagedSpotTraining": settings.use_spot,
-            # The handler appends the job name: each job resumes only its own checkpoints.
-            "CheckpointConfig": {
-                "S3Uri": artifacts_bucket.s3_url_for_object(CHECKPOINT_PREFIX),
-                "LocalPath": CHECKPOINT_LOCAL_PATH,
-            },
-        }
-
+            artifacts_url=artifacts_bucket.s3_url_for_object,
+            metric_definitions=metric_definitions,
+        )
         provider = self._provider(config)
         self.resource = CustomResource(
             self,
@@ -166,6 +178,24 @@ class TrainingJob(Construct):
         # The job starts only once its role can read the data and write the artifacts.
         self.resource.node.add_dependency(self.role)
         self.model_data_url = self.resource.get_att_string("ModelDataUrl")
+
+    def _execution_role(self, config: SentimentConfig, image: ContainerImage) -> iam.Role:
+        role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="Runs the sentiment model's SageMaker training jobs",
+        )
+        ContainerPermissions(
+            self,
+            "ContainerPermissions",
+            role=role,
+            image=image,
+            log_group_name="/aws/sagemaker/TrainingJobs",
+            log_stream_prefix=f"{config.name_prefix}-",
+            metric_namespace="/aws/sagemaker/TrainingJobs",
+        )
+        return role
 
     def _grant_data_access(
         self,
