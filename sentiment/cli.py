@@ -197,7 +197,7 @@ def _prepared_source(data: Path) -> str:
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:
-    from sentiment import evaluation
+    from sentiment import evaluation, evaluation_report
 
     report = evaluation.evaluate(
         args.model,
@@ -207,7 +207,7 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         baseline=args.baseline,
         threads=args.threads,
     )
-    print(evaluation.summary_table(report))
+    print(evaluation_report.summary_table(report))
     print(f"Wrote {args.output / EVALUATION_REPORT_FILE} and {args.output / report['figure']}")
 
 

@@ -8,17 +8,17 @@ how fast its handlers answer it. The same path answers the short texts visitors 
 the behaviour suite (behaviour.py) and the short-review check (short_reviews.py), with
 calibration (calibration.py) on the test reviews and on that check.
 
-With `--baseline`, a TF-IDF (unigrams and bigrams) logistic regression is fitted on the
-very training reviews the network learned from — the prepared dataset's manifest names
-the validation fraction and seed, and the split is drawn again the same way — with its
-regularization chosen on the validation reviews, as the network's early stopping is.
+With `--baseline`, baseline.py's TF-IDF logistic regression is fitted on the very training
+reviews the network learned from — the prepared dataset's manifest names the validation
+fraction and seed, and the split is drawn again the same way — and scored the same way.
+The figure and the printed table are evaluation_report.py's.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -27,10 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
-from preprocess import strip_html
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
     accuracy_score,
     confusion_matrix,
@@ -38,16 +34,16 @@ from sklearn.metrics import (
     precision_score,
     recall_score,
     roc_auc_score,
-    roc_curve,
 )
 from tqdm import tqdm
 
 from contract.files import EVALUATION_REPORT_FILE, TRAINING_REPORT_FILE
 from contract.packaging import file_sha256
 from sentiment import behaviour, inference_toolkit
-from sentiment.calibration import BINS, Reliability, calibration_figures, plot_reliability
+from sentiment.baseline import THRESHOLD, fit_baseline
+from sentiment.calibration import Reliability, calibration_figures
+from sentiment.evaluation_report import write_figure
 from sentiment.labeled_reviews import (
-    LabeledReviews,
     check_matches_prepared,
     read_reviews,
     training_and_validation,
@@ -62,8 +58,6 @@ from sentiment.short_reviews import (
 
 FIGURE_FILE = "evaluation.png"
 REQUEST_BATCH = 64  # the endpoint's largest batch (inference.MAX_BATCH)
-THRESHOLD = 0.5  # the endpoint says "positive" from this score up
-BASELINE_C = (1.0, 4.0, 16.0, 64.0)
 VALIDATION_NOTE = (
     "validation reviews share movies with the training reviews: validation figures read "
     "0.5-2 points above test"
@@ -143,49 +137,6 @@ def classification_metrics(labels: np.ndarray, scores: np.ndarray, positive: np.
     }
 
 
-def _plain_lowercase(text: str) -> str:
-    return strip_html(text).lower()
-
-
-@dataclass(frozen=True)
-class Baseline:
-    vectorizer: TfidfVectorizer
-    classifier: LogisticRegression
-    validation_accuracy: float
-    fit_seconds: float
-
-    def scores(self, texts: Sequence[str]) -> np.ndarray:
-        return self.classifier.predict_proba(self.vectorizer.transform(texts))[:, 1]
-
-    def answers(self, texts: Sequence[str]) -> list[dict]:
-        """Answers shaped like the handlers' (never low_confidence: it has no such notion)."""
-        return [
-            {"sentiment": "positive" if score >= THRESHOLD else "negative", "score": float(score)}
-            for score in self.scores(texts)
-        ]
-
-
-def fit_baseline(training: LabeledReviews, validation: LabeledReviews) -> Baseline:
-    """TF-IDF unigrams and bigrams, logistic regression; C chosen on the validation reviews."""
-    started = time.perf_counter()
-    vectorizer = TfidfVectorizer(
-        preprocessor=_plain_lowercase,
-        ngram_range=(1, 2),
-        min_df=2,
-        sublinear_tf=True,
-        dtype=np.float32,
-    )
-    features = vectorizer.fit_transform(training.texts)
-    validation_features = vectorizer.transform(validation.texts)
-    candidates = []
-    for c in BASELINE_C:
-        classifier = LogisticRegression(C=c, solver="liblinear").fit(features, training.labels)
-        accuracy = accuracy_score(validation.labels, classifier.predict(validation_features))
-        candidates.append((accuracy, -c, classifier))  # ties: the stronger regularization
-    accuracy, _, classifier = max(candidates, key=lambda candidate: candidate[:2])
-    return Baseline(vectorizer, classifier, float(accuracy), time.perf_counter() - started)
-
-
 def short_text_figures(answer: Callable[[list[str]], list[dict]], short: ShortReviews) -> dict:
     """One model's behaviour suite and short-review check, from its answers."""
     scores, positive = scores_and_decisions(answer(short.texts))
@@ -202,152 +153,6 @@ def training_history(artifact: Path) -> tuple[list[dict], float | None]:
         return [], None
     data = json.loads(report.read_text(encoding="utf-8"))
     return data.get("history", []), data.get("test", {}).get("accuracy")
-
-
-def write_figure(
-    path: Path,
-    labels: np.ndarray,
-    scores: dict[str, np.ndarray],
-    confusion: dict[str, int],
-    history: list[dict],
-    calibration: dict[str, Reliability],
-) -> Path:
-    """One PNG: ROC curves, the model's confusion matrix, training and reliability curves."""
-    figure = Figure(figsize=(12, 9.6), layout="constrained")
-    (roc_axes, matrix_axes), (curve_axes, reliability_axes) = figure.subplots(2, 2)
-
-    for name, model_scores in scores.items():
-        false_rate, true_rate, _ = roc_curve(labels, model_scores)
-        area = roc_auc_score(labels, model_scores)
-        roc_axes.plot(false_rate, true_rate, label=f"{name} (AUC {area:.3f})")
-    roc_axes.plot([0, 1], [0, 1], linestyle=":", color="grey")
-    roc_axes.set(
-        title="ROC curve, test reviews", xlabel="false positive rate", ylabel="true positive rate"
-    )
-    roc_axes.legend(loc="lower right")
-
-    cells = np.array(
-        [
-            [confusion["true_negative"], confusion["false_positive"]],
-            [confusion["false_negative"], confusion["true_positive"]],
-        ]
-    )
-    matrix_axes.imshow(cells, cmap="Blues")
-    for (row, column), count in np.ndenumerate(cells):
-        share = count / max(1, cells[row].sum())
-        colour = "white" if count > cells.max() / 2 else "black"
-        matrix_axes.text(
-            column, row, f"{count:,}\n{share:.1%}", ha="center", va="center", color=colour
-        )
-    matrix_axes.set(
-        title="Confusion matrix, model",
-        xlabel="predicted",
-        ylabel="actual",
-        xticks=[0, 1],
-        yticks=[0, 1],
-        xticklabels=["negative", "positive"],
-        yticklabels=["negative", "positive"],
-    )
-
-    if history:
-        epochs = [entry["epoch"] for entry in history]
-        curve_axes.plot(
-            epochs, [e["train_loss"] for e in history], marker="o", label="training loss"
-        )
-        curve_axes.plot(
-            epochs, [e["val_loss"] for e in history], marker="o", label="validation loss"
-        )
-        accuracy_axes = curve_axes.twinx()
-        accuracy_axes.plot(
-            epochs,
-            [e["val_accuracy"] for e in history],
-            marker="s",
-            color="tab:green",
-            label="validation accuracy",
-        )
-        accuracy_axes.set_ylabel("validation accuracy (optimistic: shares movies)")
-        handles = curve_axes.get_legend_handles_labels()
-        extra = accuracy_axes.get_legend_handles_labels()
-        curve_axes.legend(handles[0] + extra[0], handles[1] + extra[1], loc="center right")
-        curve_axes.set_xticks(epochs)
-    else:
-        curve_axes.text(
-            0.5,
-            0.5,
-            f"no training history\n(no {TRAINING_REPORT_FILE} beside the model)",
-            ha="center",
-            va="center",
-            transform=curve_axes.transAxes,
-        )
-    curve_axes.set(title="Training (LSTM branch)", xlabel="epoch", ylabel="loss")
-    plot_reliability(reliability_axes, calibration, "Reliability, model")
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    return path
-
-
-_ROWS = (
-    ("accuracy", "accuracy"),
-    ("precision", "precision"),
-    ("recall", "recall"),
-    ("F1", "f1"),
-    ("ROC AUC", "roc_auc"),
-)
-
-
-def _row(title: str, values: Iterable[float | None]) -> str:
-    cells = (f"{value:>12.4f}" if value is not None else f"{'-':>12}" for value in values)
-    return f"{title:<26}" + "".join(cells)
-
-
-def _short_text_rows(report: dict, models: dict[str, dict]) -> list[str]:
-    """The table's rows for the short-review check and the behaviour suite."""
-    short = [m["short_reviews"] for m in models.values()]
-    suites = [m["behaviour"] for m in models.values()]
-    return [
-        f"short-review check: {report['short_reviews']['texts']:,} texts",
-        _row("  accuracy", [check["accuracy"] for check in short]),
-        _row("  ECE", [check["ece"] for check in short]),
-        f"behaviour suite: {suites[0]['cases']} cases, pass rate",
-        *(
-            _row(f"  {name}", [suite["capabilities"][name]["pass_rate"] for suite in suites])
-            for name in suites[0]["capabilities"]
-        ),
-        _row("  all cases", [suite["pass_rate"] for suite in suites]),
-    ]
-
-
-def summary_table(report: dict) -> str:
-    """The report as a fixed-width table: a column per model."""
-    models = {"model": report["model"]} | (
-        {"baseline": report["baseline"]} if "baseline" in report else {}
-    )
-    lines = [
-        f"{'test reviews: ' + format(report['test_reviews'], ','):<26}"
-        + "".join(f"{name:>12}" for name in models)
-    ]
-    for title, key in _ROWS:
-        lines.append(f"{title:<26}" + "".join(f"{m[key]:>12.4f}" for m in models.values()))
-    for title, key in (
-        ("true negative", "true_negative"),
-        ("false positive", "false_positive"),
-        ("false negative", "false_negative"),
-        ("true positive", "true_positive"),
-    ):
-        lines.append(
-            f"{title:<26}" + "".join(f"{m['confusion_matrix'][key]:>12,}" for m in models.values())
-        )
-    lines.append(_row(f"ECE ({BINS} bins)", [m["ece"] for m in models.values()]))
-    lines.extend(_short_text_rows(report, models))
-    lines.append(f"{'reviews/s (handlers)':<26}{report['model']['reviews_per_second']:>12,.0f}")
-    if "baseline" in report:
-        baseline = report["baseline"]
-        lines.append(f"{'baseline fit seconds':<26}{'':>12}{baseline['fit_seconds']:>12.1f}")
-    trained = report["model"].get("training_job_test_accuracy")
-    if trained is not None:
-        lines.append(f"The training job measured {trained:.4f} on the prepared test ids.")
-    return "\n".join(lines)
 
 
 def evaluate(

@@ -27,6 +27,7 @@ from sentiment import (
     labeled_reviews,
     training_run,
 )
+from sentiment.baseline import BASELINE_C
 from sentiment.model_loader import served_artifact
 
 pytestmark = pytest.mark.slow
@@ -134,7 +135,7 @@ def test_the_baseline_is_fitted_on_the_training_split_and_reported_beside_the_mo
     baseline = report["baseline"]
     manifest = json.loads((prepared_imdb / "manifest.json").read_text())
     assert baseline["training_reviews"] == manifest["splits"]["train"]["reviews"] == 72
-    assert baseline["c"] in evaluation.BASELINE_C
+    assert baseline["c"] in BASELINE_C
     matrix = baseline["confusion_matrix"]
     correct = matrix["true_positive"] + matrix["true_negative"]
     assert baseline["accuracy"] == pytest.approx(correct / report["test_reviews"])
