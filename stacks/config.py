@@ -108,14 +108,15 @@ class ApiSettings:
 
 @dataclass(frozen=True)
 class SentimentConfig:
-    name_prefix: str
-    prepared_data_dir: Path
-    storage_policy: StoragePolicy
-    log_retention_days: int
-    images: PyTorchImages
     training: TrainingSettings
     endpoint: EndpointSettings
     api: ApiSettings
+    name_prefix: str = "imdb-sentiment"
+    # Relative to the project root.
+    prepared_data_dir: Path = Path("data/prepared")
+    storage_policy: StoragePolicy = StoragePolicy.RETAIN
+    log_retention_days: int = 30
+    images: PyTorchImages = PyTorchImages()
 
     @property
     def retains_storage(self) -> bool:
@@ -207,13 +208,14 @@ class _ContextReader:
 def load_config(context: Mapping[str, Any], project_root: Path) -> SentimentConfig:
     """Build and validate the configuration from the app's context (all keys, any origin)."""
     read = _ContextReader(context)
-    name_prefix = read.string("namePrefix", "imdb-sentiment", _NAME_PREFIX)
+    defaults = SentimentConfig(TrainingSettings(), EndpointSettings(name=""), ApiSettings())
+    name_prefix = read.string("namePrefix", defaults.name_prefix, _NAME_PREFIX)
     if len(name_prefix) > MAX_NAME_PREFIX_LENGTH:
         raise ConfigError(
             f"context {CONTEXT_PREFIX}namePrefix: at most {MAX_NAME_PREFIX_LENGTH} characters"
         )
-    prepared = Path(read.string("preparedDataDir", "data/prepared"))
-    defaults_training = TrainingSettings()
+    prepared = Path(read.string("preparedDataDir", str(defaults.prepared_data_dir)))
+    defaults_training = defaults.training
     training = TrainingSettings(
         instance_type=read.string(
             "trainingInstanceType", defaults_training.instance_type, _INSTANCE_TYPE
@@ -272,7 +274,7 @@ def load_config(context: Mapping[str, Any], project_root: Path) -> SentimentConf
             f"{CONTEXT_PREFIX}endpointMinInstances ({endpoint.min_instances})"
         )
 
-    defaults_api = ApiSettings()
+    defaults_api = defaults.api
     api = ApiSettings(
         rate_limit=read.number("apiRateLimit", defaults_api.rate_limit, 0.1, 10_000),
         burst_limit=read.integer("apiBurstLimit", defaults_api.burst_limit, 1, 5_000),
@@ -280,12 +282,14 @@ def load_config(context: Mapping[str, Any], project_root: Path) -> SentimentConf
             "apiCreateCloudWatchRole", defaults_api.create_cloudwatch_role
         ),
     )
-    defaults_images = PyTorchImages()
+    defaults_images = defaults.images
     config = SentimentConfig(
         name_prefix=name_prefix,
         prepared_data_dir=prepared if prepared.is_absolute() else project_root / prepared,
-        storage_policy=read.choice("removalPolicy", StoragePolicy.RETAIN, StoragePolicy),
-        log_retention_days=read.choice("logRetentionDays", 30, _log_retention),
+        storage_policy=read.choice("removalPolicy", defaults.storage_policy, StoragePolicy),
+        log_retention_days=read.choice(
+            "logRetentionDays", defaults.log_retention_days, _log_retention
+        ),
         images=PyTorchImages(
             framework_version=read.string(
                 "pytorchVersion", defaults_images.framework_version, _PYTORCH_VERSION

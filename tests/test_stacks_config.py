@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from contract.layout import PROJECT_ROOT
 from stacks.config import (
     LOG_RETENTION_DAYS,
     ConfigError,
@@ -183,3 +184,10 @@ def test_images_follow_the_pinned_release_and_the_instance_family() -> None:
     assert processor("ml.m5.xlarge") == "cpu"
     assert processor("ml.g5.xlarge") == "gpu"
     assert pytorch_image("inference", images, "cpu").name == "pytorch-inference:2.6.0-cpu-py312"
+
+
+def test_cdk_json_shows_the_loaders_defaults_and_nothing_else() -> None:
+    # Each default is stated once, in the settings classes; cdk.json lists the same values so
+    # that a reader sees every setting there, and this holds the two together.
+    context = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+    assert load_config(context, ROOT) == load_config({}, ROOT)
