@@ -42,13 +42,14 @@ TINY_HYPERPARAMETERS = (
 def write_model_dir(directory: Path) -> Path:
     """Write model.pt, model_config.json, vocabulary.json and code/ into `directory`."""
     train = import_isolated(MODEL_SOURCE_DIR, "train")
+    modules = import_isolated(MODEL_SOURCE_DIR, "network")
     settings = PreprocessingSettings()
     tokenizer = Tokenizer(settings)
     stems = {word: tokenizer(word)[0] for word in POSITIVE_WORDS + NEGATIVE_WORDS + NEUTRAL_WORDS}
     vocabulary = Vocabulary(list(stems.values()), settings)
-    config = train.NetworkConfig(vocabulary_size=len(vocabulary), embedding_dim=4, hidden_dim=3)
+    config = modules.NetworkConfig(vocabulary_size=len(vocabulary), embedding_dim=4, hidden_dim=3)
     torch.manual_seed(0)
-    network = train.SentimentNetwork(config).eval()
+    network = modules.SentimentNetwork(config).eval()
     with torch.no_grad():
         # The n-gram branch alone decides: +2 per word of praise, -2 per word of scorn.
         network.fusion.weight.zero_()
