@@ -1,5 +1,7 @@
 """A soak of the local stack: minutes of load at concurrency 32, no errors, no memory growth.
 
+(A benchmark script, whole in one file so that it reads top to bottom with its report.)
+
     .venv/bin/python bench/soak.py [--model artifacts/model/model.tar.gz] [--source SOURCE]
         [--seconds 300] [--warmup-seconds 20] [--concurrency 32] [--reviews 2000] [--seed 0]
 

@@ -2,7 +2,9 @@
 
 `sentiment prepare` runs this module over the corpus, the training job stores its
 settings and vocabulary in the model artifact, and the endpoint's inference handlers
-load them back from there, so a review is always turned into ids the same way.
+load them back from there, so a review is always turned into ids the same way. It is one
+module, longer than most, on purpose: it travels whole in model.tar.gz's code/, and every
+line of it must be the same for training and serving.
 """
 
 from __future__ import annotations

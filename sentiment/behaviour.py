@@ -1,5 +1,8 @@
 """A behaviour suite for the sentiment model, in the spirit of CheckList (Ribeiro et al. 2020).
 
+(Most of its length is the templates and lexicons themselves: data kept beside the few
+functions that expand and score them.)
+
 The test reviews are long; the web page's visitors type one to three sentences, with
 negations and contrasts. Accuracy on the test split says little about those, so this
 suite asks the model short, templated questions, each about one capability, and reports

@@ -1,4 +1,8 @@
-"""The `sentiment` command: prepare data, train, evaluate, serve locally, predict."""
+"""The `sentiment` command: prepare data, train, evaluate, serve locally, predict.
+
+Only the parsers of the five commands and their thin `_run_*` functions live here (hence
+the length); each command's work is in a module of its own.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,8 @@ Every setting is a flat context key prefixed with ``sentiment:`` so that any of 
 overridden on the command line (``npx cdk deploy --all -c sentiment:endpointMode=serverless``).
 Values given with ``-c`` arrive as strings, so every reader accepts the string form too.
 Unknown ``sentiment:`` keys are errors: a typo must not silently fall back to a default.
+Every setting's type, default, bounds and cross-checks are here, in one place (hence the
+length): the stacks receive checked values only.
 """
 
 from __future__ import annotations
