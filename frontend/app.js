@@ -98,7 +98,8 @@ function clearError() {
 function showVerdict(text, { sentiment, score, low_confidence: guess }) {
   const positive = sentiment === "positive";
   // score is the probability of "positive"; the confidence is in whichever verdict was given.
-  const percent = Math.round((positive ? score : 1 - score) * 100);
+  // Never show a certainty the model does not have: 0.9953 reads 99 %, and 0 % cannot appear.
+  const percent = Math.min(99, Math.max(1, Math.round((positive ? score : 1 - score) * 100)));
   verdict.textContent = positive ? "POSITIVE" : "NEGATIVE";
   result.classList.toggle("is-positive", positive);
   result.classList.toggle("is-negative", !positive);

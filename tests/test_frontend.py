@@ -63,6 +63,8 @@ class FakeApi:
             return 200, {"sentiment": "positive", "score": 0.93, "low_confidence": "no"}
         if "UNSURE" in review:
             return 200, {"sentiment": "positive", "score": 0.56, "low_confidence": True}
+        if "SURE" in review:
+            return 200, {"sentiment": "negative", "score": 0.0047, "low_confidence": False}
         if "CERTAIN" in review:
             return 200, {"sentiment": "positive", "score": 0.93, "low_confidence": False}
         if "awful" in review or "<img" in review:
@@ -238,6 +240,16 @@ def test_positive_verdict_with_confidence_bar(open_page: Any, site: Site) -> Non
     assert site.api.requests == [{"content_type": "application/json", "body": {"review": review}}]
     assert_no_policy_violations(opened)
     screenshot(page, "frontend-desktop-positive.png")
+
+
+def test_confidence_never_reads_100_percent(open_page: Any) -> None:
+    # A score of 0.0047 is a 99.53 % confident NEGATIVE: rounded, that would claim certainty.
+    page = open_page().page
+    submit_review(page, "Dreadful from start to end. SURE")
+
+    page.locator("#result").wait_for(state="visible")
+    assert page.locator("#verdict").text_content() == "NEGATIVE"
+    assert page.locator("#confidence-value").text_content() == "99%"
 
 
 def test_ctrl_enter_submits_and_negative_confidence_is_one_minus_score(open_page: Any) -> None:
