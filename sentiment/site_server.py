@@ -5,6 +5,11 @@ distribution adds (``contract.web_page``): the same Content-Security-Policy — 
 from the page's own origin only, and no connections but to the prediction API — and the same
 framing, sniffing and referrer rules. ``config.json`` names the local API, as the deployment's
 generated one names API Gateway.
+
+Paths map to files as CloudFront's S3 origin maps them to object keys: ``/`` is the default
+root object, ``index.html``, and any other path is one exact key. So there is no redirect
+(which would echo the request's Host header back), no directory index, and a path that only
+normalizes to a file (``/index.html/``, ``/./app.js``) is not found.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from urllib.parse import urlsplit
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,6 +50,32 @@ def security_headers(api_url: str) -> dict[str, str]:
         # Unlike the CDN, always revalidate: edits to frontend/ show on the next reload.
         "Cache-Control": "no-cache",
     }
+
+
+DEFAULT_ROOT_OBJECT = "index.html"
+
+
+def object_key(path: str) -> str | None:
+    """The S3 key a request path names, or None when it can name no file here."""
+    key = DEFAULT_ROOT_OBJECT if path == "/" else path.removeprefix("/")
+    parts = key.split("/")
+    if not key or any(part in ("", ".", "..") for part in parts):
+        return None
+    return key
+
+
+class _ExactKeys:
+    """Hands StaticFiles only paths that are exact keys, the root as its default object."""
+
+    def __init__(self, files: StaticFiles) -> None:
+        self.files = files
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = object_key(scope["path"])
+        if key is None:
+            await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
+            return
+        await self.files({**scope, "path": f"/{key}", "root_path": ""}, receive, send)
 
 
 class _SecurityHeaders:
@@ -78,7 +109,7 @@ def create_app(api_url: str, frontend_dir: Path = FRONTEND_DIR) -> ASGIApp:
     app = Starlette(
         routes=[
             Route(f"/{web_page.CONFIG_FILE}", config_json, methods=["GET", "HEAD"]),
-            Mount("/", StaticFiles(directory=frontend_dir, html=True)),
+            Mount("/", _ExactKeys(StaticFiles(directory=frontend_dir))),
         ]
     )
     return _SecurityHeaders(app, security_headers(api_url))

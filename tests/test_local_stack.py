@@ -9,6 +9,7 @@ documents, the endpoint's SageMaker contract as boto3 sees it, hot model swaps u
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import httpx
@@ -321,6 +323,23 @@ def test_the_page_is_served_with_the_deployed_security_headers(stack: RunningSta
     assert page.headers["referrer-policy"] == "no-referrer"
     assert config.json() == {"apiUrl": stack.api_url, "maxReviewChars": MAX_REVIEW_CHARS}
     assert config.headers["content-security-policy"] == page.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize("path", ["/.", "/./", "/index.html/", "/app.js/", "/%2e/app.js"])
+def test_the_page_server_maps_paths_to_files_as_s3_does(stack: RunningStack, path: str) -> None:
+    # http.client sends the path as given; a browser or httpx would normalize some of these.
+    page = urlsplit(stack.page_url)
+    connection = http.client.HTTPConnection(page.hostname, page.port, timeout=10)
+    try:
+        connection.request("GET", path, headers={"Host": "evil.example"})
+        response = connection.getresponse()
+        response.read()
+    finally:
+        connection.close()
+
+    # No redirect echoing the Host header, no file reached by a path that only normalizes to it.
+    assert (response.status, response.getheader("Location")) == (404, None)
+    assert response.getheader("X-Frame-Options") == "DENY"
 
 
 # --- the endpoint, as boto3 sees it ---------------------------------------------------------
