@@ -8,6 +8,7 @@ const EXCERPT_CHARS = 180;
 const form = document.getElementById("review-form");
 const review = document.getElementById("review");
 const count = document.getElementById("review-count");
+const limitStatus = document.getElementById("review-limit");
 const submit = document.getElementById("submit");
 const submitLabel = document.getElementById("submit-label");
 const resultRegion = document.getElementById("result-region");
@@ -23,6 +24,7 @@ const numberFormat = new Intl.NumberFormat("en");
 
 let config = null;
 let busy = false;
+let wasTooLong = false;
 
 /** A failure worth telling the user about, in words they can act on. */
 class Problem extends Error {}
@@ -70,7 +72,17 @@ function refreshForm() {
       ? `${numberFormat.format(chars)} ${chars === 1 ? "character" : "characters"}`
       : `${numberFormat.format(chars)} / ${numberFormat.format(maxChars)} characters`;
   count.classList.toggle("is-over", tooLong);
-  submit.disabled = busy || config === null || blank || tooLong;
+  // Said once as the limit is crossed, either way, not on every keystroke beyond it.
+  if (tooLong !== wasTooLong) {
+    limitStatus.textContent = tooLong
+      ? count.textContent
+      : `Back within the ${numberFormat.format(maxChars)}-character limit.`;
+    wasTooLong = tooLong;
+  }
+  // Busy, the button stays focusable (aria-disabled, not disabled): a keyboard user who
+  // submitted with it keeps their place, where a disabled button would drop focus to <body>.
+  submit.disabled = config === null || blank || tooLong;
+  submit.setAttribute("aria-disabled", String(busy));
 }
 
 function setBusy(value) {

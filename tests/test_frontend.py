@@ -289,21 +289,25 @@ def test_markup_in_a_review_is_shown_as_text_and_never_runs(open_page: Any) -> N
     screenshot(page, "frontend-markup-as-text.png")
 
 
-def test_busy_state_while_waiting(open_page: Any) -> None:
+def test_busy_state_while_waiting(open_page: Any, site: Site) -> None:
     page = open_page().page
     button = page.locator("#submit")
 
     submit_review(page, "SLOW but fine.")
 
-    assert button.is_disabled()
+    # Busy, the button says it is unavailable but keeps the focus (aria-disabled), and a
+    # second press sends nothing.
+    assert button.get_attribute("aria-disabled") == "true"
+    button.click(force=True)  # Playwright would wait for an aria-disabled button; a user need not
     assert page.locator("#submit-label").text_content() == "Analyzing…"
     assert page.locator("#result-region").get_attribute("aria-busy") == "true"
     assert page.locator("#review").evaluate("element => element.readOnly")
     screenshot(page, "frontend-busy.png")
     page.locator("#result").wait_for(state="visible")
-    assert button.is_enabled()
+    assert button.get_attribute("aria-disabled") == "false"
     assert page.locator("#submit-label").text_content() == "Analyze sentiment"
     assert page.locator("#result-region").get_attribute("aria-busy") == "false"
+    assert len(site.api.requests) == 1
 
 
 @pytest.mark.parametrize(
@@ -411,6 +415,37 @@ def test_submit_needs_a_review_within_the_limit(open_page: Any) -> None:
     review.press("Control+Enter")
     page.wait_for_timeout(200)
     assert page.locator("#result").is_hidden()
+
+
+def test_crossing_the_limit_is_announced_once_each_way(open_page: Any) -> None:
+    page = open_page(maxReviewChars=10).page
+    review = page.get_by_label("Your review")
+    status = page.get_by_role("status")
+    page.wait_for_selector("#review-count:has-text('/ 10')")
+
+    review.fill("x" * 11)
+    assert status.text_content() == "1 character over the 10 limit"
+    review.fill("x" * 12)  # further over: the count changes, the announcement does not
+    assert status.text_content() == "1 character over the 10 limit"
+    review.fill("x" * 9)
+    assert status.text_content() == "Back within the 10-character limit."
+    assert status.bounding_box()["width"] <= 1  # for screen readers; the count shows it
+
+
+@pytest.mark.parametrize("key", ["Enter", "Space"])
+def test_submitting_from_the_button_keeps_the_focus_on_it(open_page: Any, key: str) -> None:
+    page = open_page().page
+    page.get_by_label("Your review").fill("A fine film, if SLOW to start.")
+    page.wait_for_selector("#submit:enabled")
+    page.locator("#submit").focus()
+
+    page.keyboard.press(key)
+    page.wait_for_selector("#submit.is-busy")
+    assert page.evaluate("document.activeElement.id") == "submit"
+    assert page.locator("#submit").get_attribute("aria-disabled") == "true"
+    page.locator("#result").wait_for(state="visible")
+    assert page.evaluate("document.activeElement.id") == "submit"
+    assert page.locator("#submit").get_attribute("aria-disabled") == "false"
 
 
 def test_missing_configuration_is_reported(open_page: Any, site: Site) -> None:
