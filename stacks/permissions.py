@@ -74,3 +74,31 @@ class ContainerPermissions(Construct):
             f"<AWS::AccountId>:log-group:{log_group_name}:log-stream:{log_stream_prefix}*]",
             "SageMaker names the log streams at run time (job or instance ids).",
         )
+
+
+def sagemaker_execution_role(
+    scope: Construct,
+    *,
+    description: str,
+    image: ContainerImage,
+    log_group_name: str,
+    log_stream_prefix: str,
+    metric_namespace: str,
+) -> iam.Role:
+    """`scope`'s ExecutionRole for SageMaker, with its ContainerPermissions."""
+    role = iam.Role(
+        scope,
+        "ExecutionRole",
+        assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+        description=description,
+    )
+    ContainerPermissions(
+        scope,
+        "ContainerPermissions",
+        role=role,
+        image=image,
+        log_group_name=log_group_name,
+        log_stream_prefix=log_stream_prefix,
+        metric_namespace=metric_namespace,
+    )
+    return role

@@ -22,7 +22,7 @@ from contract.api import ENDPOINT_VARIANT
 from stacks.compliance import acknowledge
 from stacks.config import EndpointMode, EndpointSettings, PyTorchImages
 from stacks.images import ContainerImage, processor, pytorch_image
-from stacks.permissions import ContainerPermissions
+from stacks.permissions import sagemaker_execution_role
 from stacks.shared_buckets import BucketExport
 from stacks.training import OUTPUT_PREFIX
 
@@ -154,16 +154,9 @@ class SentimentEndpoint(Construct):
     def _execution_role(
         self, settings: EndpointSettings, image: ContainerImage, artifacts: BucketExport
     ) -> iam.Role:
-        role = iam.Role(
+        role = sagemaker_execution_role(
             self,
-            "ExecutionRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description="Runs the sentiment model's SageMaker endpoint",
-        )
-        ContainerPermissions(
-            self,
-            "ContainerPermissions",
-            role=role,
             image=image,
             log_group_name=f"/aws/sagemaker/Endpoints/{settings.name}",
             log_stream_prefix="",

@@ -29,9 +29,9 @@ from stacks.compliance import acknowledge, acknowledge_cdk_provider_function, ar
 from stacks.config import SentimentConfig, TrainingSettings
 from stacks.fingerprint import training_fingerprint, training_job_name
 from stacks.functions import PythonFunction
-from stacks.images import ContainerImage, processor, pytorch_image
+from stacks.images import processor, pytorch_image
 from stacks.log_groups import log_group
-from stacks.permissions import ContainerPermissions
+from stacks.permissions import sagemaker_execution_role
 from stacks.shared_buckets import SharedBuckets
 from stacks.storage import PreparedData
 
@@ -139,7 +139,14 @@ class TrainingJob(Construct):
         )
         self.job_name = training_job_name(config.name_prefix, fingerprint)
 
-        self.role = self._execution_role(config, image)
+        self.role = sagemaker_execution_role(
+            self,
+            description="Runs the sentiment model's SageMaker training jobs",
+            image=image,
+            log_group_name="/aws/sagemaker/TrainingJobs",
+            log_stream_prefix=f"{config.name_prefix}-",
+            metric_namespace="/aws/sagemaker/TrainingJobs",
+        )
         data_bucket = buckets.data.bucket(self, "DataBucket")
         artifacts_bucket = buckets.artifacts.bucket(self, "ArtifactBucket")
         self._grant_data_access(data_bucket, data, artifacts_bucket, source)
@@ -179,24 +186,6 @@ class TrainingJob(Construct):
         # The job starts only once its role can read the data and write the artifacts.
         self.resource.node.add_dependency(self.role)
         self.model_data_url = self.resource.get_att_string("ModelDataUrl")
-
-    def _execution_role(self, config: SentimentConfig, image: ContainerImage) -> iam.Role:
-        role = iam.Role(
-            self,
-            "ExecutionRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="Runs the sentiment model's SageMaker training jobs",
-        )
-        ContainerPermissions(
-            self,
-            "ContainerPermissions",
-            role=role,
-            image=image,
-            log_group_name="/aws/sagemaker/TrainingJobs",
-            log_stream_prefix=f"{config.name_prefix}-",
-            metric_namespace="/aws/sagemaker/TrainingJobs",
-        )
-        return role
 
     def _grant_data_access(
         self,
