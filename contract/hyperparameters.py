@@ -134,15 +134,19 @@ def as_arguments(values: Mapping[str, str]) -> list[str]:
     return [part for name, value in sorted(values.items()) for part in (f"--{name}", value)]
 
 
+def from_context(value: object) -> dict[str, str]:
+    """The CDK context value of CDK_CONTEXT_KEY (an object, or its JSON text as `cdk synth -c`
+    passes it), checked."""
+    values = json.loads(value) if isinstance(value, str) else value
+    if not isinstance(values, dict):
+        raise HyperparameterError("expected an object of hyperparameter names to values")
+    return checked(values)
+
+
 def cdk_json_hyperparameters(cdk_json: Path) -> dict[str, str]:
     """The hyperparameters cdk.json gives the cloud training job, checked."""
     context = json.loads(cdk_json.read_text(encoding="utf-8")).get("context", {})
-    values = context.get(CDK_CONTEXT_KEY, {})
-    if isinstance(values, str):  # `cdk synth -c` passes context values as strings
-        values = json.loads(values)
-    if not isinstance(values, dict):
-        raise HyperparameterError(f"{CDK_CONTEXT_KEY} must be an object of names to values")
-    return checked(values)
+    return from_context(context.get(CDK_CONTEXT_KEY, {}))
 
 
 class _Parser(argparse.ArgumentParser):

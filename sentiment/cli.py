@@ -192,12 +192,9 @@ def _add_evaluate(subcommands: argparse._SubParsersAction) -> None:
 def _prepared_source(data: Path) -> str:
     """The source `sentiment prepare` recorded in `data`'s manifest (older manifests have
     none: then the default source)."""
-    manifest = data / MANIFEST_FILE
-    if not manifest.is_file():
-        raise FileNotFoundError(
-            f"no prepared dataset in {data} (run `sentiment prepare --output {data}`)"
-        )
-    return json.loads(manifest.read_text()).get("source") or imdb_source.default_source()
+    from sentiment.prepare import read_manifest
+
+    return read_manifest(data).get("source") or imdb_source.default_source()
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:

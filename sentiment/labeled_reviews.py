@@ -7,7 +7,6 @@ and checks that they are the ones the prepared splits were made from.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +15,7 @@ import numpy as np
 from dataset import read_split
 from preprocess import VOCABULARY_FILE, Tokenizer, Vocabulary
 
-from contract.files import MANIFEST_FILE
-from sentiment.prepare import labeled_files, stratified_split
+from sentiment.prepare import labeled_files, read_manifest, stratified_split
 
 # Reviews per split preprocessed again to check that the source is the prepared one.
 _CHECKED_REVIEWS = 50
@@ -76,7 +74,7 @@ def training_and_validation(
     train: LabeledReviews, data_dir: Path
 ) -> tuple[LabeledReviews, LabeledReviews]:
     """The raw training reviews split as `sentiment prepare` split them for `data_dir`."""
-    manifest = json.loads((data_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+    manifest = read_manifest(data_dir)
     kept, held_out = stratified_split(
         train.labels.tolist(), manifest["validation_fraction"], manifest["seed"]
     )

@@ -207,8 +207,8 @@ def prepare(
         for name, split in splits.items():
             write_split(split, staging / name)
         vocabulary.save(staging / "train" / VOCABULARY_FILE)
-        manifest = _manifest(staging, splits, vocabulary, options, source_digest)
-        manifest["source"] = source or imdb_source.recorded(str(root))
+        source = source or imdb_source.recorded(str(root))
+        manifest = _manifest(staging, splits, vocabulary, options, source, source_digest)
         (staging / MANIFEST_FILE).write_text(
             json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
@@ -224,11 +224,13 @@ def _manifest(
     splits: dict[str, EncodedSplit],
     vocabulary: Vocabulary,
     options: PrepareOptions,
+    source: str,
     source_digest: str,
 ) -> dict:
     max_length = options.settings.max_length
     return {
         "project_version": __version__,
+        "source": source,
         "source_reviews_sha256": source_digest,
         "preprocessing": {
             key: value for key, value in options.settings.to_json().items() if key != "stopwords"
@@ -244,6 +246,16 @@ def _manifest(
             if path.is_file()
         },
     }
+
+
+def read_manifest(data_dir: Path) -> dict:
+    """The manifest of a prepared dataset, or FileNotFoundError saying how to make one."""
+    path = data_dir / MANIFEST_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no prepared dataset in {data_dir} (run `sentiment prepare --output {data_dir}`)"
+        )
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _check_replaceable(output: Path) -> None:

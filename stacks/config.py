@@ -10,7 +10,6 @@ length): the stacks receive checked values only.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -196,10 +195,7 @@ class _ContextReader:
 
     def hyperparameters(self, key: str) -> Mapping[str, str]:
         def parse(raw: Any) -> Mapping[str, str]:
-            value = json.loads(raw) if isinstance(raw, str) else raw
-            if not isinstance(value, dict):
-                raise TypeError("expected an object of hyperparameter names to values")
-            return MappingProxyType(hyperparameters.checked(value))
+            return MappingProxyType(hyperparameters.from_context(raw))
 
         return self._get(key, MappingProxyType({}), parse)
 
