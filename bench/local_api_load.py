@@ -43,22 +43,34 @@ def review_body(text: str) -> bytes:
     return json.dumps({"review": text}).encode()
 
 
+@dataclass(frozen=True)
+class LoadRequest:
+    """A request the load sends: its body, content type and the status it must get."""
+
+    body: bytes
+    content_type: str
+    status: int
+
+
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:
     cuts = quantiles(seconds, n=100, method="inclusive")
     return {"p50_ms": round(cuts[49] * 1000, 3), "p99_ms": round(cuts[98] * 1000, 3)}
 
 
-def run_load(url: str, bodies: list[bytes], concurrency: int, seconds: float) -> dict:
+def run_load(url: str, bodies: list[bytes | LoadRequest], concurrency: int, seconds: float) -> dict:
     """``concurrency`` closed-loop clients POSTing ``bodies`` in turn for ``seconds``.
 
     Each client is a thread with one keep-alive connection (http.client): a tenth of the CPU
     an asyncio httpx client spends per request, which on two cores is taken from the servers.
-    Anything but a 200 with a verdict counts as an error, by status or exception name.
-    Interrupted (Ctrl+C), each client stops after its request in flight.
+    A bare body (a JSON review) must get a 200 with a verdict, a LoadRequest its status
+    (a documented refusal is no error); anything else
+    counts as an error, by status or exception name. Interrupted (Ctrl+C), each client stops
+    after its request in flight.
     """
     parts = urlsplit(url)
     latencies: list[float] = []
     errors: Counter[str] = Counter()
+    refused: Counter[str] = Counter()  # refused as documented
     deadline = time.perf_counter() + seconds
     stop = threading.Event()
 
@@ -70,13 +82,13 @@ def run_load(url: str, bodies: list[bytes], concurrency: int, seconds: float) ->
     def client_loop() -> None:
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=35)
         while time.perf_counter() < deadline and not stop.is_set():
+            item = bodies[next(turn) % len(bodies)]
+            if isinstance(item, bytes):
+                item = LoadRequest(item, "application/json", 200)  # a review, to be scored
             started = time.perf_counter()
             try:
                 connection.request(
-                    "POST",
-                    parts.path,
-                    body=bodies[next(turn) % len(bodies)],
-                    headers={"Content-Type": "application/json"},
+                    "POST", parts.path, body=item.body, headers={"Content-Type": item.content_type}
                 )
                 response = connection.getresponse()
                 answer = response.read()
@@ -87,8 +99,10 @@ def run_load(url: str, bodies: list[bytes], concurrency: int, seconds: float) ->
                 outcome = type(error).__name__
                 connection.close()
             latencies.append(time.perf_counter() - started)
-            if outcome != "200":
+            if outcome != str(item.status):
                 errors[outcome] += 1
+            elif item.status != 200:
+                refused[outcome] += 1
         connection.close()
 
     started = time.perf_counter()
@@ -113,6 +127,7 @@ def run_load(url: str, bodies: list[bytes], concurrency: int, seconds: float) ->
         "max_ms": round(max(latencies) * 1000, 3),
         "errors": sum(errors.values()),
         "errors_by_kind": dict(errors),
+        "refused_as_documented": dict(refused),
     }
 
 

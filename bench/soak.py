@@ -4,12 +4,17 @@
 
     .venv/bin/python bench/soak.py [--model artifacts/model/model.tar.gz] [--source SOURCE]
         [--seconds 300] [--warmup-seconds 20] [--concurrency 32] [--reviews 2000] [--seed 0]
+        [--refused-every N]
 
 1. `sentiment up --model MODEL` on free loopback ports: the supervisor and its three tiers
    (endpoint emulator, API emulator, site server), each a process of its own.
 2. The requests: a seeded sample of --reviews official test reviews read from SOURCE, so
    their lengths follow the corpus's (default: $IMDB_SOURCE, else ../shared/data/aclImdb.tar.gz
    beside the repository if it is there, else the 24 IMDB reviews kept with the tests).
+   With --refused-every N, every Nth request is one the API must refuse, in turn: a 9 MB
+   review (read, decoded and handed to the function whole, within API Gateway's 10 MB),
+   one character over the review limit, invalid JSON, an empty review and a wrong content
+   type; each must get its documented status, and counts as an error otherwise.
 3. Warm-up: the same load for --warmup-seconds, longer if need be until every review has been
    sent once; then the resident memory (RSS) of each process of the stack, a tier's own
    children included.
@@ -41,10 +46,18 @@ from pathlib import Path
 from typing import BinaryIO
 
 import psutil
-from local_api_load import LocalStack, local_stack, review_body, run_load, sample_reviews
+from local_api_load import (
+    LoadRequest,
+    LocalStack,
+    local_stack,
+    review_body,
+    run_load,
+    sample_reviews,
+)
 from prepare_speed import DEFAULT_ARCHIVE, machine
 
 from contract.files import MODEL_ARTIFACT
+from contract.limits import MAX_REVIEW_CHARS
 from sentiment import imdb_source
 from sentiment.cli import DEFAULT_MODEL_DIR
 
@@ -215,6 +228,26 @@ def _logged_problems(log: BinaryIO) -> dict:
     return {"count": len(problems), "first": problems[:_LOGGED_PROBLEMS_SHOWN]}
 
 
+# Requests the API must refuse (--refused-every), each with its documented status.
+REFUSED = (
+    LoadRequest(b"a " * (9 * 1024 * 1024 // 2), "text/plain", 413),
+    LoadRequest(review_body("a" * (MAX_REVIEW_CHARS + 1)), "application/json", 413),
+    LoadRequest(b'{"review": "unfinished', "application/json", 400),
+    LoadRequest(review_body(" "), "application/json", 400),
+    LoadRequest(b"a review", "text/csv", 415),
+)
+
+
+def with_refused(bodies: list[bytes], every: int) -> list[bytes | LoadRequest]:
+    """`bodies` with one of REFUSED, in turn, in place of every `every`th (0: none)."""
+    if every == 0:
+        return list(bodies)
+    refused = iter(REFUSED * len(bodies))
+    return [
+        next(refused) if index % every == every - 1 else body for index, body in enumerate(bodies)
+    ]
+
+
 # --- the run ---------------------------------------------------------------------------------
 
 
@@ -222,7 +255,7 @@ def _progress(message: str) -> None:
     print(f"soak: {message}", file=sys.stderr, flush=True)
 
 
-def warm_up(url: str, bodies: list[bytes], concurrency: int, seconds: float) -> dict:
+def warm_up(url: str, bodies: list[bytes | LoadRequest], concurrency: int, seconds: float) -> dict:
     """Load for ``seconds``, longer if need be until every body has been sent once.
 
     What the reviews leave behind by design (the endpoint's stem cache holds their words)
@@ -235,7 +268,7 @@ def warm_up(url: str, bodies: list[bytes], concurrency: int, seconds: float) -> 
     return {"seconds": round(time.perf_counter() - started, 1), "requests": sent}
 
 
-def soak(args: argparse.Namespace, bodies: list[bytes], log: BinaryIO) -> dict:
+def soak(args: argparse.Namespace, bodies: list[bytes | LoadRequest], log: BinaryIO) -> dict:
     """Warm up, soak, sample; the load, each process's memory and the stack's shutdown."""
     load_before = os.getloadavg()
     with local_stack(args.model, log) as stack:
@@ -301,6 +334,12 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--warmup-seconds", type=_positive(float), default=20.0)
     parser.add_argument("--concurrency", type=_positive(int), default=32)
     parser.add_argument(
+        "--refused-every",
+        type=int,
+        default=0,
+        help="make every Nth request one the API must refuse (0: none)",
+    )
+    parser.add_argument(
         "--sample-seconds", type=_positive(float), default=2.0, help="between RSS samples"
     )
     args = parser.parse_args()
@@ -323,7 +362,8 @@ def main() -> int:
         signal.signal(signum, signal.default_int_handler)
     with tempfile.TemporaryFile() as log:
         try:
-            result = soak(args, [review_body(text) for text in texts], log)
+            bodies = with_refused([review_body(text) for text in texts], args.refused_every)
+            result = soak(args, bodies, log)
         except KeyboardInterrupt:
             _progress("interrupted; the stack is stopped")
             return 130
@@ -340,6 +380,7 @@ def main() -> int:
             "seed": args.seed,
             "words_median": statistics.median(words),
             "words_max": max(words),
+            "refused_every": args.refused_every,
         },
         "cores": os.cpu_count(),
         "machine": machine(),

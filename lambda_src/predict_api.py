@@ -423,12 +423,18 @@ def predict(client: Any, endpoint_name: str, review: str) -> dict[str, Any]:
 # --- responses ------------------------------------------------------------------------------
 
 
+# On every answer: JSON is never sniffed as anything else, and never framed or run as a page.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+
+
 def _headers(origin: str | None) -> dict[str, str]:
     headers = {
         "Content-Type": "application/json",
         "Cache-Control": "no-store",
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+        **SECURITY_HEADERS,
         "Vary": "Origin",
     }
     if origin:

@@ -43,6 +43,9 @@ STAGE = "local"
 FUNCTION_NAME = "predict-api-local"
 # API Gateway's payload limit.
 MAX_BODY_BYTES = 10 * 1024 * 1024
+# API Gateway's quota on a REST API request's line and headers together (API Gateway
+# Developer Guide, quotas for configuring and running a REST API: 10,240 bytes).
+LIMITS = uvicorn_server.ConnectionLimits(max_header_bytes=10_240)
 # Concurrent invocations: Lambda would start containers; here they are threads.
 CONCURRENCY = 32
 
@@ -167,20 +170,6 @@ def http_response(result: Any) -> Response:
     return response
 
 
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    """The request body, or None as soon as it is known to exceed ``limit`` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _prediction_handler() -> Handler:
     # Imported when the app is built, after main() has set the handler's environment.
     from lambda_src.predict_api import handler
@@ -213,7 +202,7 @@ def create_app(
         )
 
     async def invoke(request: Request, request_id: str) -> Response:
-        body = await _read_body(request, MAX_BODY_BYTES)
+        body = await uvicorn_server.read_body(request, MAX_BODY_BYTES)
         if body is None:
             return gateway_error(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
@@ -271,6 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
+    uvicorn_server.add_limit_arguments(parser, LIMITS)
     args = parser.parse_args(argv)
     uvicorn_server.configure_logging()
     # boto3 announces at INFO where it found credentials and the endpoint, on every start.
@@ -283,7 +273,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     os.environ.clear()
     os.environ.update(environment)
-    uvicorn_server.serve(create_app(args.allowed_origin), args.host, args.port)
+    from lambda_src import predict_api  # reads its settings from the environment just set
+
+    uvicorn_server.serve(
+        create_app(args.allowed_origin),
+        args.host,
+        args.port,
+        uvicorn_server.limits_from(args),
+        predict_api.SECURITY_HEADERS,
+    )
 
 
 if __name__ == "__main__":

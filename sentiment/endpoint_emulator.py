@@ -48,6 +48,10 @@ from sentiment.local_stack import DEFAULT_ENDPOINT_NAME, LOCAL_ACCOUNT, LOCAL_RE
 from sentiment.model_loader import ServedModel, served_artifact
 
 POLL_SECONDS = 1.0
+# The SageMaker runtime's limit on an InvokeEndpoint payload, by endpoint mode (Amazon
+# SageMaker endpoints and quotas: 6 MB real-time, 4 MB serverless), and how it refuses one:
+# real-time with 413, serverless with a ValidationError.
+MAX_PAYLOAD_BYTES = {"realtime": 6 * 1024 * 1024, "serverless": 4 * 1024 * 1024}
 HANDLER_FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
 
 _logger = logging.getLogger("sentiment.endpoint")
@@ -204,14 +208,35 @@ def model_error(endpoint_name: str, answer: inference_toolkit.ModelResponse) -> 
     )
 
 
-def create_app(slot: ModelSlot, endpoint_name: str = DEFAULT_ENDPOINT_NAME) -> Starlette:
+def payload_too_large(mode: str) -> Response:
+    """The runtime's answer to a payload over MAX_PAYLOAD_BYTES[mode]."""
+    if mode == "serverless":
+        return _runtime_error(
+            HTTPStatus.BAD_REQUEST,
+            "ValidationError",
+            {"message": f"Request {uuid.uuid4()} has oversize body."},
+        )
+    return _runtime_error(
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        "ValidationError",
+        {"message": f"HTTP content length exceeded {MAX_PAYLOAD_BYTES[mode]} bytes."},
+    )
+
+
+def create_app(
+    slot: ModelSlot, endpoint_name: str = DEFAULT_ENDPOINT_NAME, mode: str = "realtime"
+) -> Starlette:
     # Like the serving container's model server: one inference worker per core, each with one
     # torch thread, and requests beyond that wait their turn.
     workers = os.cpu_count() or 1
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
+    limit = MAX_PAYLOAD_BYTES[mode]
 
-    async def answer(request: Request) -> inference_toolkit.ModelResponse:
-        body = await request.body()
+    async def answer(request: Request) -> inference_toolkit.ModelResponse | None:
+        """The model's answer, or None for a payload over the mode's limit (never read whole)."""
+        body = await uvicorn_server.read_body(request, limit)
+        if body is None:
+            return None
         served = slot.served
         result = await asyncio.get_running_loop().run_in_executor(
             executor,
@@ -231,6 +256,8 @@ def create_app(slot: ModelSlot, endpoint_name: str = DEFAULT_ENDPOINT_NAME) -> S
 
     async def invocations(request: Request) -> Response:
         result = await answer(request)
+        if result is None:
+            return payload_too_large(mode)
         return Response(result.body, status_code=result.status, media_type=result.content_type)
 
     async def runtime_invocations(request: Request) -> Response:
@@ -242,6 +269,8 @@ def create_app(slot: ModelSlot, endpoint_name: str = DEFAULT_ENDPOINT_NAME) -> S
                 {"message": f"Endpoint {name} of account {LOCAL_ACCOUNT} not found."},
             )
         result = await answer(request)
+        if result is None:
+            return payload_too_large(mode)
         if result.status != HTTPStatus.OK:
             return model_error(endpoint_name, result)
         return Response(
@@ -283,6 +312,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--endpoint-name", default=DEFAULT_ENDPOINT_NAME)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument(
+        "--endpoint-mode",
+        choices=sorted(MAX_PAYLOAD_BYTES),
+        default="realtime",
+        help="the payload limit of this endpoint mode (cdk.json's sentiment:endpointMode)",
+    )
+    uvicorn_server.add_limit_arguments(parser, uvicorn_server.ConnectionLimits())
     args = parser.parse_args(argv)
     uvicorn_server.configure_logging()
     torch.set_num_threads(1)
@@ -292,7 +328,13 @@ def main(argv: list[str] | None = None) -> None:
         _logger.error("cannot serve %s: %s", args.model, error)
         raise SystemExit(1) from None
     try:
-        uvicorn_server.serve(create_app(slot, args.endpoint_name), args.host, args.port)
+        uvicorn_server.serve(
+            create_app(slot, args.endpoint_name, args.endpoint_mode),
+            args.host,
+            args.port,
+            uvicorn_server.limits_from(args),
+            {"X-Content-Type-Options": "nosniff"},
+        )
     finally:
         slot.close()
 

@@ -53,7 +53,12 @@ _MAX_RESTART_DELAY_SECONDS = 30.0
 # minutes (+11% RSS in 15), while Python's own allocations stayed flat; without it the
 # emulator stays flat at the same CPU time per request: Python serves its small objects from
 # its own allocator, so little of its traffic went through glibc's cache anyway.
-API_EMULATOR_GLIBC_TUNABLES = "glibc.malloc.tcache_count=0"
+# Bodies of megabytes (up to the gateway's 10 MB, read, decoded and base64-encoded whole)
+# are another matter: glibc raises its mmap threshold each time it frees such a buffer, so
+# the next ones come from the heap and stay there once freed (199 MB held after a warm-up
+# with 9 MB bodies in the mix, bench/soak.py --refused-every 10). A fixed threshold of 1 MB
+# gives every such buffer back when it is freed: 65 MB, at the same requests per second.
+API_EMULATOR_GLIBC_TUNABLES = "glibc.malloc.tcache_count=0:glibc.malloc.mmap_threshold=1048576"
 
 _logger = logging.getLogger("sentiment.stack")
 

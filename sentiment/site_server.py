@@ -40,6 +40,11 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+# CloudFront's quota on a request without its body, headers and query string included
+# (Amazon CloudFront Developer Guide, Quotas: 20,480 bytes).
+LIMITS = uvicorn_server.ConnectionLimits(max_header_bytes=20_480)
+
+
 def security_headers(api_url: str) -> dict[str, str]:
     """The response headers policy of the deployed distribution, for a page calling ``api_url``.
 
@@ -123,9 +128,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--frontend", type=Path, default=FRONTEND_DIR)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    uvicorn_server.add_limit_arguments(parser, LIMITS)
     args = parser.parse_args(argv)
     uvicorn_server.configure_logging()
-    uvicorn_server.serve(create_app(args.api_url, args.frontend), args.host, args.port)
+    uvicorn_server.serve(
+        create_app(args.api_url, args.frontend),
+        args.host,
+        args.port,
+        uvicorn_server.limits_from(args),
+        security_headers(args.api_url),
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ the request timeout. The run is derandomized and bounded, so CI sends the same r
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from collections.abc import Iterator
@@ -28,7 +29,9 @@ from schemathesis.openapi.checks import UndefinedStatusCode
 
 from contract.layout import PROJECT_ROOT
 from lambda_src.predict_api import DEFAULT_MAX_REVIEW_CHARS, ApiError, parse_review
+from sentiment import api_emulator
 
+TEXT = "text/plain"
 OPENAPI_PATH = PROJECT_ROOT / "lambda_src" / "openapi.json"
 OPENAPI = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
 PREDICT = OPENAPI["paths"]["/predict"]["post"]
@@ -120,6 +123,31 @@ def test_a_documented_server_error_still_fails_the_contract() -> None:
         case.validate_response(unavailable)
 
     assert [type(failure) for failure in caught.value.exceptions] == [ServerError]
+
+
+def test_the_gateways_own_413_for_a_body_over_its_quota_is_the_documented_one() -> None:
+    def function(event: Any, context: Any) -> dict:
+        raise AssertionError("API Gateway refuses such a body before the function runs")
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=api_emulator.create_app("*", function))
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            body = b"x" * (api_emulator.MAX_BODY_BYTES + 1)
+            return await client.post("/predict", content=body, headers={"Content-Type": TEXT})
+
+    answered = asyncio.run(send())
+    case = schema["/predict"]["POST"].Case(body="Fine.", media_type=TEXT)
+    response = httpx.Response(
+        answered.status_code,
+        content=answered.content,
+        headers=answered.headers,
+        request=httpx.Request("POST", "http://127.0.0.1:9/predict", content=b"Fine."),
+    )
+    response.elapsed = timedelta(milliseconds=5)
+
+    assert response.status_code == 413
+    assert response.json() == {"message": "Request Too Long"}
+    case.validate_response(response)  # raises a FailureGroup on any failed check
 
 
 # --- the document and the handler agree -------------------------------------------------------

@@ -342,6 +342,37 @@ def test_the_page_server_maps_paths_to_files_as_s3_does(stack: RunningStack, pat
     assert response.getheader("X-Frame-Options") == "DENY"
 
 
+def _status_with_padding(url: str, padding: int) -> tuple[int, dict[str, str]]:
+    """The status of a GET to `url` whose request line and headers total about `padding` bytes."""
+    parts = urlsplit(url)
+    request = f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n"
+    filler = "X-Padding: " + "a" * (padding - len(request) - len("X-Padding: \r\n\r\n")) + "\r\n"
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as connection:
+        connection.sendall((request + filler + "\r\n").encode())
+        response = b""
+        while chunk := connection.recv(65536):
+            response += chunk
+    head = response.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in head[1:])
+    return int(head[0].split()[1]), headers
+
+
+@pytest.mark.parametrize(
+    ("tier", "limit"),
+    [("page_url", 20_480), ("api_url", 10_240), ("endpoint_url", 16 * 1024)],
+)
+def test_each_tier_refuses_headers_over_its_services_limit_with_431(
+    stack: RunningStack, tier: str, limit: int
+) -> None:
+    url = getattr(stack, tier)
+    within, _ = _status_with_padding(url, limit)
+    over, headers = _status_with_padding(url, limit + 1)
+
+    assert within != 431
+    assert over == 431
+    assert headers["x-content-type-options"] == "nosniff"
+
+
 # --- the endpoint, as boto3 sees it ---------------------------------------------------------
 
 
@@ -586,11 +617,15 @@ def test_an_endpoint_not_in_service_is_unavailable(api_before: Any, stack: Runni
     assert_documented_error(post_review(url, PROBE), 503, "endpoint_unavailable")
 
 
-def test_the_api_emulator_runs_without_glibcs_per_thread_cache(stack: RunningStack) -> None:
-    # What keeps its memory flat under a soak (see API_EMULATOR_GLIBC_TUNABLES).
+def test_the_api_emulator_runs_with_its_malloc_settings(stack: RunningStack) -> None:
+    # What keeps its memory flat under a soak (see API_EMULATOR_GLIBC_TUNABLES). glibc
+    # rewrites the variable in the process's own environment as it starts, keeping only the
+    # tunables it would hand on (not mmap_threshold, which it applies all the same).
     environment = psutil.Process(stack.tier_pid("api_emulator")).environ()
+    visible = environment["GLIBC_TUNABLES"].split(":")
 
-    assert environment["GLIBC_TUNABLES"].startswith(API_EMULATOR_GLIBC_TUNABLES)
+    assert "glibc.malloc.tcache_count=0" in visible
+    assert set(visible) <= set(API_EMULATOR_GLIBC_TUNABLES.split(":"))
 
 
 # --- shutdown -------------------------------------------------------------------------------

@@ -71,6 +71,28 @@ def test_a_short_soak_reports_the_load_and_each_process_memory(model: Path, imdb
     assert run.returncode == (0 if report["passed"] else 1)
 
 
+def test_every_nth_request_is_one_to_refuse_in_turn() -> None:
+    bodies = [b"%d" % index for index in range(12)]
+    mixed = soak.with_refused(bodies, 3)
+
+    assert [index for index, item in enumerate(mixed) if item not in bodies] == [2, 5, 8, 11]
+    assert mixed[2::3] == list(soak.REFUSED[:4])
+    assert soak.with_refused(bodies, 0) == bodies
+
+
+@pytest.mark.slow
+def test_refused_requests_mixed_in_get_their_documented_status_and_count_no_error(
+    model: Path, imdb_dir: Path
+) -> None:
+    command = [*_bench(model, imdb_dir, "1", "3"), "--refused-every", "2"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    report = json.loads(run.stdout)
+
+    assert report["errors"] == 0, report["errors_by_kind"]
+    assert set(report["refused_as_documented"]) == {"400", "413", "415"}
+    assert report["reviews"]["refused_every"] == 2
+
+
 @pytest.mark.slow
 def test_ctrl_c_stops_the_load_then_every_process_of_the_stack(model: Path, imdb_dir: Path) -> None:
     bench = subprocess.Popen(
