@@ -130,6 +130,12 @@ def _media_type(content_type: str | None) -> str:
 def _check_review(review: object, where: str) -> str:
     if not isinstance(review, str):
         raise RequestError(400, f"{where} must be a string")
+    try:
+        # JSON escapes can smuggle in lone surrogates, which are not text (the API refuses
+        # them with the same rule).
+        review.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestError(400, f"{where} is not valid UTF-8 text") from None
     if not review.strip():
         raise RequestError(400, f"{where} is empty")
     if len(review) > MAX_REVIEW_CHARS:
@@ -154,7 +160,7 @@ def input_fn(request_body: bytes | str, request_content_type: str) -> Request:
         return Request([_check_review(request_body, "the review")], batch=False)
     try:
         document = json.loads(request_body)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested deeper than the parser goes, too
         raise RequestError(400, "the request body is not valid JSON") from None
     if isinstance(document, dict) and set(document) == {"review"}:
         return Request([_check_review(document["review"], '"review"')], batch=False)

@@ -309,6 +309,16 @@ REJECTED = [
     pytest.param(b'{"review": " \\n "}', JSON, '"review" is empty', id="whitespace-json"),
     pytest.param(b'{"reviews": ["fine", "  "]}', JSON, '"reviews"[1] is empty', id="empty-item"),
     pytest.param(b"caf\xe9 au lait", TEXT, "not valid UTF-8", id="latin-1-text"),
+    # Deeper than Python's parser goes: a RecursionError inside json.loads, not a 500.
+    pytest.param(b"[" * 100_000 + b"]" * 100_000, JSON, "not valid JSON", id="nested-100k"),
+    # A JSON escape for half a surrogate pair is no character: the API's rule, too.
+    pytest.param(b'{"review": "\\ud800 good"}', JSON, "not valid UTF-8 text", id="lone-surrogate"),
+    pytest.param(
+        b'{"reviews": ["fine", "\\udfff"]}',
+        JSON,
+        '"reviews"[1] is not valid UTF-8',
+        id="item-surrogate",
+    ),
 ]
 
 
