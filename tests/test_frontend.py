@@ -185,12 +185,17 @@ def open_page(browser: Any, site: Site) -> Iterator[Any]:
     contexts = []
 
     def open_(
-        viewport: dict[str, int] | None = None, color_scheme: str = "light", **config: Any
+        viewport: dict[str, int] | None = None,
+        color_scheme: str = "light",
+        bypass_csp: bool = False,
+        **config: Any,
     ) -> OpenedPage:
         site.configure(**config)
         site.api.requests.clear()
         context = browser.new_context(
-            viewport=viewport or {"width": 1280, "height": 900}, color_scheme=color_scheme
+            viewport=viewport or {"width": 1280, "height": 900},
+            color_scheme=color_scheme,
+            bypass_csp=bypass_csp,
         )
         contexts.append(context)
         page = context.new_page()
@@ -547,3 +552,31 @@ def test_text_contrast_meets_wcag_aa(open_page: Any, scheme: str, outcome: str) 
     for foreground, background in pairs:
         ratio = page.evaluate(CONTRAST, [list(foreground), list(background)])
         assert ratio >= 4.5, f"{foreground} on {background} in {scheme}: {ratio:.2f}"
+
+
+# axe-core (pinned in package.json), the accessibility engine browsers' own audits run on.
+AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("outcome", ["empty", *CONTRAST_CASES])
+def test_axe_finds_no_accessibility_violation(open_page: Any, scheme: str, outcome: str) -> None:
+    # The page's CSP refuses injected scripts, rightly: this context alone lets axe in.
+    page = open_page(color_scheme=scheme, bypass_csp=True).page
+    page.wait_for_load_state("networkidle")  # config.json read: the form as a visitor meets it
+    if outcome != "empty":
+        submit_review(page, CONTRAST_CASES[outcome][0])
+        page.locator("#result:visible, #error:visible").wait_for()
+    page.add_script_tag(path=str(AXE))
+
+    results = page.evaluate(
+        "axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']}})"
+    )
+
+    violations = [
+        f"{violation['id']}: {violation['help']} ({len(violation['nodes'])} nodes: "
+        f"{[node['target'] for node in violation['nodes']][:3]})"
+        for violation in results["violations"]
+    ]
+    assert violations == []
