@@ -86,6 +86,12 @@ HYPERPARAMETERS = (
         "keep the bigrams found in at least this many training reviews (0: no bigrams)",
         0,
     ),
+    Hyperparameter(
+        "negation-flips",
+        bool,
+        True,
+        "the n-gram branch also reads a negated word as its plain word, sign turned",
+    ),
     Hyperparameter("ngram-c", float, 0.2, "n-gram branch inverse L2 strength (C)", above=0),
     Hyperparameter("word2vec-epochs", int, 10, "0 starts from random embeddings", 0),
     Hyperparameter(

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
+from preprocess import OOV_ID
 from torch import nn
 
 # Where a model directory keeps the network's weights (a state_dict) and its settings.
@@ -39,6 +40,9 @@ class NetworkConfig:
     bigrams: int = 0
     # Whether the fusion also reads the review's length (see SentimentNetwork.fusion_inputs).
     length_aware_fusion: bool = True
+    # Whether the n-gram branch also reads a negated word as its plain word with the sign
+    # turned (see SentimentNetwork.ngram_terms).
+    negation_flips: bool = True
 
     def __post_init__(self) -> None:
         for name in ("vocabulary_size", "embedding_dim", "hidden_dim", "layers"):
@@ -54,8 +58,8 @@ class NetworkConfig:
 
     @classmethod
     def from_json(cls, data: dict) -> NetworkConfig:
-        # Artifacts saved before the setting existed fuse the two logits alone.
-        return cls(**{"length_aware_fusion": False, **data})
+        # Artifacts saved before a setting existed were trained without it.
+        return cls(**{"length_aware_fusion": False, "negation_flips": False, **data})
 
     @property
     def fusion_width(self) -> int:
@@ -136,6 +140,11 @@ class SentimentNetwork(nn.Module):
         self.register_buffer("bigram_keys", torch.zeros(config.bigrams, dtype=torch.long))
         self.register_buffer("ngram_ratios", torch.zeros(features))
         self.ngram_bias = nn.Parameter(torch.zeros(1))
+        if config.negation_flips:
+            # Per word id, the id of the same word outside a negation ("not_good" → "good";
+            # OOV_ID when that word is not in the vocabulary), 0 for the words outside any
+            # negation; training fills it from the vocabulary.
+            self.register_buffer("plain_ids", torch.zeros(config.vocabulary_size, dtype=torch.long))
         # Fusion of the two branch logits; starts as the LSTM alone.
         self.fusion = nn.Linear(config.fusion_width, 1)
         with torch.no_grad():
@@ -169,10 +178,35 @@ class SentimentNetwork(nn.Module):
         bigrams = torch.where(known, self.config.vocabulary_size + index, 0)
         return torch.cat([unigrams, bigrams], dim=1)
 
+    def ngram_terms(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Each review's distinct n-gram terms as signed feature ids, 0 where there is none.
+
+        Presence, not counts (NBSVM's binarized features): repeats within a review are
+        dropped. With `negation_flips`, the first word of each negation's scope also counts
+        as its plain word with the sign turned, written as the plain word's id negated:
+        "not enjoyable" weighs against the film as much as "enjoyable" weighs for it, even
+        where the reviews hold too few "not_enjoy" for that feature's own weight to say so;
+        fitted beside the flip, that weight corrects it where the reviews disagree ("not
+        bad" is faint praise at best). Only the first word: flipping every word of a long
+        scope cost validation accuracy.
+        """
+        features = self.ngram_features(ids, lengths)
+        if self.config.negation_flips:
+            plain = self.plain_ids[ids]  # 0 for padding too
+            negated = plain > 0
+            first = negated.clone()
+            first[:, 1:] &= ~negated[:, :-1]
+            # A word outside the vocabulary has no weight to turn.
+            flipped = torch.where(first & (plain > OOV_ID), plain, 0)
+            features = torch.cat([features, -flipped], dim=1)
+        return unique_per_row(features)
+
     def ngram_logit(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        # Presence, not counts (NBSVM's binarized features): drop repeats within a review.
-        features = unique_per_row(self.ngram_features(ids, lengths))
+        terms = self.ngram_terms(ids, lengths)
+        features = terms.abs()
         weights = self.ngram_ratios[features]
+        if self.config.negation_flips:
+            weights = torch.where(terms < 0, -weights, weights)
         return self.ngram_weights(features, per_sample_weights=weights).squeeze(1) + self.ngram_bias
 
     def branch_logits(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

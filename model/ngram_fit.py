@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from dataset import EncodedSplit, bucketed_batches, padded_batch
-from network import SentimentNetwork, bigram_keys, unique_per_row
+from network import SentimentNetwork, bigram_keys
 from torch import nn
 
 
@@ -40,21 +40,21 @@ def frequent_bigrams(split: EncodedSplit, vocabulary_size: int, min_reviews: int
 
 def presence(
     network: SentimentNetwork, split: EncodedSplit, batch_size: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(review index, feature id) of every distinct n-gram feature in every review, on the CPU."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(review index, feature id, sign) of every distinct n-gram term of every review (see
+    SentimentNetwork.ngram_terms), on the CPU."""
     device = network.bigram_keys.device  # the lookup runs where the network is (CUDA or not)
-    reviews, features = [], []
+    reviews, terms = [], []
     for indices in bucketed_batches(split.lengths, batch_size):
         ids, lengths = padded_batch(split, indices)
-        present = unique_per_row(
-            network.ngram_features(
-                torch.from_numpy(ids).to(device), torch.from_numpy(lengths).to(device)
-            )
+        present = network.ngram_terms(
+            torch.from_numpy(ids).to(device), torch.from_numpy(lengths).to(device)
         ).cpu()
         row, column = present.nonzero(as_tuple=True)
         reviews.append(torch.from_numpy(indices)[row])
-        features.append(present[row, column])
-    return torch.cat(reviews), torch.cat(features)
+        terms.append(present[row, column])
+    signed = torch.cat(terms)
+    return torch.cat(reviews), signed.abs(), signed.sign().float()
 
 
 def naive_bayes_ratios(

@@ -45,10 +45,15 @@ NEGATIONS = frozenset(
 
 # Words that open a negation's scope beyond NEGATIONS: "n't" is spelled out as " not" first,
 # and visitors often type contractions without the apostrophe.
-_NEGATION_OPENERS = NEGATIONS | {
+_CONTRACTION_OPENERS = NEGATIONS | {
     *("never", "cannot", "dont", "didnt", "doesnt", "isnt", "wasnt", "arent", "werent"),
     *("cant", "wont", "couldnt", "wouldnt", "shouldnt", "havent", "hasnt", "hadnt", "aint"),
 }
+# And the negative pronouns of Potts's negation lexicon ("nothing enjoyable about it");
+# measured neutral on the validation reviews (README, Data preparation).
+NEGATION_OPENERS = tuple(
+    sorted(_CONTRACTION_OPENERS | {"nothing", "none", "nobody", "noone", "nowhere", "neither"})
+)
 # "not only X but Y" praises X: no scope opens.
 _NOT_NEGATING = frozenset({"only", "just"})
 # Stopwords that carry the structure of an opinion: contrast ("but"), degree ("too",
@@ -94,6 +99,8 @@ class PreprocessingSettings:
     kept_stopwords: tuple[str, ...] = SENTIMENT_STRUCTURE_WORDS
     # "n't" read as "not", and each word in a negation's scope stemmed with NEGATED_PREFIX.
     negation_scope: bool = True
+    # The words that open a scope (those not dropped as stopwords).
+    negation_openers: tuple[str, ...] = NEGATION_OPENERS
     max_length: int = 500
     stemmer: str = "nltk-porter"
 
@@ -115,19 +122,20 @@ class PreprocessingSettings:
             **asdict(self),
             "stopwords": list(self.stopwords),
             "kept_stopwords": list(self.kept_stopwords),
+            "negation_openers": list(self.negation_openers),
         }
 
     @classmethod
     def from_json(cls, data: dict) -> PreprocessingSettings:
         # Vocabularies saved before a setting existed were made without it.
-        data = {"kept_stopwords": (), "negation_scope": False, **data}
-        return cls(
-            **{
-                **data,
-                "stopwords": tuple(data["stopwords"]),
-                "kept_stopwords": tuple(data["kept_stopwords"]),
-            }
-        )
+        data = {
+            "kept_stopwords": (),
+            "negation_scope": False,
+            "negation_openers": sorted(_CONTRACTION_OPENERS),
+            **data,
+        }
+        lists = ("stopwords", "kept_stopwords", "negation_openers")
+        return cls(**{**data, **{name: tuple(data[name]) for name in lists}})
 
 
 def strip_html(text: str) -> str:
@@ -274,7 +282,7 @@ class Tokenizer:
         # Stemming is the slow step and a corpus repeats the same few thousand words: each
         # word's token is cached, "" for a dropped word.
         self._tokens: dict[str, str] = {}
-        self._negations = _NEGATION_OPENERS - self._dropped
+        self._negations = frozenset(settings.negation_openers) - self._dropped
 
     def _token(self, word: str) -> str:
         if len(self._tokens) >= _STEM_CACHE_LIMIT:
@@ -344,6 +352,15 @@ class Vocabulary:
             counts.update(tokens)
         ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
         return cls([word for word, _ in ranked[:size]], settings)
+
+    def plain_word_ids(self) -> list[int]:
+        """Per id, the id of the same word outside a negation ("not_good" → "good", OOV_ID
+        if that word is not in the vocabulary); PAD_ID for the words outside a negation."""
+        plain = [PAD_ID] * len(self)
+        for word, index in self._ids.items():
+            if word.startswith(NEGATED_PREFIX):
+                plain[index] = self._ids.get(word[len(NEGATED_PREFIX) :], OOV_ID)
+        return plain
 
     def ids(self, tokens: Sequence[str]) -> list[int]:
         """Word ids of the first `max_length` tokens, unpadded."""

@@ -139,10 +139,13 @@ class Trainer:
             bidirectional=args.bidirectional,
             dropout=args.dropout,
             bigrams=len(bigrams),
+            negation_flips=args.negation_flips,
         )
         torch.manual_seed(args.seed)
         self.network = SentimentNetwork(self.config).to(self.device)
         self.network.bigram_keys.copy_(bigrams)
+        if args.negation_flips:
+            self.network.plain_ids.copy_(torch.tensor(self.vocabulary.plain_word_ids()))
         self.state = {
             "step": "start",
             "epoch": 0,
@@ -213,20 +216,22 @@ class Trainer:
         """Naive-Bayes ratios from the training reviews, then the n-gram weights."""
         network, config = self.network, self.config
         started = time.perf_counter()
-        reviews, features = presence(network, self.train, self.args.batch_size)
+        reviews, features, signs = presence(network, self.train, self.args.batch_size)
         positive = torch.from_numpy(self.train.labels.astype(bool))[reviews]
         feature_count = config.vocabulary_size + config.bigrams
-        # The ratios count whole reviews; the weights also fit the crops, so that a
-        # short text's few features are weighed as a short text's.
-        ratios = naive_bayes_ratios(features, positive, feature_count)
+        # The ratios count whole reviews, and the words as written (not the flipped
+        # negations); the weights also fit the crops, so that a short text's few features
+        # are weighed as a short text's.
+        written = signs > 0
+        ratios = naive_bayes_ratios(features[written], positive[written], feature_count)
         fitted = concatenate([self.train, self.train_crops])
-        reviews, features = presence(network, fitted, self.args.batch_size)
+        reviews, features, signs = presence(network, fitted, self.args.batch_size)
         design = torch.sparse_coo_tensor(
             torch.stack([reviews, features]),
-            ratios[features],
+            ratios[features] * signs,
             (len(fitted), feature_count),
             check_invariants=False,  # built from valid indices just above
-        )
+        ).coalesce()  # a word both written and flipped in one review adds up to one entry
         fit = logistic_regression(design, torch.from_numpy(fitted.labels), self.args.ngram_c)
         with torch.no_grad():
             network.ngram_ratios.copy_(ratios)

@@ -27,6 +27,8 @@ tokenize = Tokenizer(PreprocessingSettings())
         ("no fun, great cast", ["no", "not_fun", "great", "cast"]),
         ("Never boring; funny", ["never", "not_bore", "funni"]),
         ("cannot recommend it!", ["cannot", "not_recommend"]),
+        ("Nothing enjoyable about it", ["noth", "not_enjoy"]),
+        ("none of it works", ["none", "not_work"]),
         # "but" ends the scope and is kept: the clause after it is not negated.
         ("not funny but moving", ["not", "not_funni", "but", "move"]),
         # "not only X but Y" praises X.
@@ -81,6 +83,14 @@ def test_vocabularies_saved_before_the_settings_existed_read_reviews_as_they_did
     assert settings.kept_stopwords == ()
     assert settings.negation_scope is False
     assert Tokenizer(settings)("It was not very good, but fun") == ["not", "good", "fun"]
+
+
+def test_vocabularies_saved_before_the_negative_pronouns_opened_scopes_read_as_they_did():
+    saved = PreprocessingSettings().to_json()
+    del saved["negation_openers"]
+    settings = Vocabulary.from_json({"settings": saved, "words": []}).settings
+    assert Tokenizer(settings)("nothing good, not good") == ["noth", "good", "not", "not_good"]
+    assert tokenize("nothing good, not good") == ["noth", "not_good", "not", "not_good"]
 
 
 def test_the_settings_round_trip_through_json():

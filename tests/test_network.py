@@ -220,3 +220,42 @@ def test_config_round_trips_through_json_and_rejects_nonsense():
     for overrides in ({"hidden_dim": 0}, {"layers": 0}, {"dropout": 1.0}, {"bigrams": -1}):
         with pytest.raises(ValueError, match=next(iter(overrides))):
             _config(**overrides)
+
+
+def test_the_first_word_of_a_negation_also_counts_as_its_plain_word_with_the_sign_turned():
+    model = _network(_config(bigrams=0))
+    negation, plain, negated, next_plain, next_negated, unknown, other = 2, 4, 9, 5, 10, 11, 3
+    with torch.no_grad():
+        model.plain_ids[negated] = plain
+        model.plain_ids[next_negated] = next_plain
+        model.plain_ids[unknown] = 1  # a negated word whose plain word is out of vocabulary
+        model.ngram_bias.fill_(0.5)
+    weight = model.ngram_weights.weight[:, 0].detach() * model.ngram_ratios
+
+    reviews = [
+        [negation, negated, next_negated, other],  # only the scope's first word turns
+        [plain, negation, negated],  # written and turned in one review: the two cancel
+        [negation, negated, other, negation, negated],  # presence: once, however often
+        [negation, unknown, next_negated],  # nothing to turn for an unknown word
+    ]
+    with torch.no_grad():
+        logits = model.ngram_logit(*_padded(reviews))
+    w = weight.tolist()
+    expected = [
+        w[negation] + w[negated] + w[next_negated] + w[other] - w[plain],
+        w[plain] + w[negation] + w[negated] - w[plain],
+        w[negation] + w[negated] + w[other] - w[plain],
+        w[negation] + w[unknown] + w[next_negated],
+    ]
+    torch.testing.assert_close(logits, torch.tensor(expected) + 0.5)
+
+
+def test_without_negation_flips_the_network_has_no_plain_ids_so_older_weights_load():
+    older = _network(_config(negation_flips=False))
+    assert "plain_ids" not in older.state_dict()
+    assert "plain_ids" in _network(_config()).state_dict()
+    # A model_config.json saved before the setting existed reads as trained without it.
+    saved = {key: value for key, value in _config().to_json().items() if key != "negation_flips"}
+    assert network.NetworkConfig.from_json(saved).negation_flips is False
+    ids, lengths = _padded([[9, 4]])
+    assert older.ngram_terms(ids, lengths).min() >= 0

@@ -25,7 +25,14 @@ from imdb_fixture import (
     write_archive,
     write_directory,
 )
-from preprocess import OOV_ID, SENTIMENT_STRUCTURE_WORDS, VOCABULARY_FILE, Tokenizer, Vocabulary
+from preprocess import (
+    NEGATION_OPENERS,
+    OOV_ID,
+    SENTIMENT_STRUCTURE_WORDS,
+    VOCABULARY_FILE,
+    Tokenizer,
+    Vocabulary,
+)
 
 import sentiment
 import sentiment.prepare
@@ -129,6 +136,7 @@ def test_manifest_describes_the_dataset(prepared_imdb: Path):
         "keep_negations": True,
         "kept_stopwords": list(SENTIMENT_STRUCTURE_WORDS),
         "negation_scope": True,
+        "negation_openers": list(NEGATION_OPENERS),
         "max_length": 500,
         "stemmer": "nltk-porter",
         "stopword_count": 179,

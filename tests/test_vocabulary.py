@@ -138,3 +138,16 @@ def test_encoding_always_stays_within_bounds(
     assert PAD_ID not in ids[:length]
     assert ids[length:] == [PAD_ID] * (max_length - length)
     assert len(vocabulary) <= size + 2
+
+
+def test_plain_word_ids_lead_each_negated_word_to_its_plain_word():
+    vocabulary = Vocabulary(["good", "not_good", "not_dull", "film", "not"], SETTINGS)
+    good, not_good, not_dull, film, negation = vocabulary.ids(
+        ["good", "not_good", "not_dull", "film", "not"]
+    )
+    plain = vocabulary.plain_word_ids()
+    assert len(plain) == len(vocabulary)
+    assert plain[not_good] == good
+    assert plain[not_dull] == OOV_ID  # "dull" is not in the vocabulary
+    assert plain[good] == plain[film] == plain[negation] == PAD_ID  # no negated words
+    assert plain[PAD_ID] == plain[OOV_ID] == PAD_ID
