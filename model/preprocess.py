@@ -67,6 +67,12 @@ SENTIMENT_STRUCTURE_WORDS = (
 # negation.
 NEGATED_PREFIX = "not_"
 _SCOPE_ENDS = frozenset({".", ",", "!", "?", ";", ":", "(", ")", "but"})
+# In a short text, the clause a contrast overrides: before "but" back to the sentence's start
+# (or the last "but"), and from "although"/"though" to the end of its clause.
+_CONTRASTS_BEFORE = frozenset({"but"})
+_CONCESSIONS = frozenset({"although", "though"})
+_SENTENCE_ENDS = frozenset({".", "!", "?", ";", ":", "(", ")"})
+_CLAUSE_ENDS = _SENTENCE_ENDS | {","}
 # Anchored on the apostrophe, so the search skips along the text quickly.
 _CONTRACTED_NOT = re.compile(r"n['\u2019]t(?![a-z0-9])")
 # What "can't", "won't", "shan't" and "ain't" leave before the " not": not words.
@@ -101,10 +107,17 @@ class PreprocessingSettings:
     negation_scope: bool = True
     # The words that open a scope (those not dropped as stopwords).
     negation_openers: tuple[str, ...] = NEGATION_OPENERS
+    # In a text of at most this many words (0: never), with negation_scope, the clause a
+    # "but" or an "although" overrides is dropped (Tokenizer._drop_overridden_clauses).
+    contrast_max_words: int = 40
     max_length: int = 500
     stemmer: str = "nltk-porter"
 
     def __post_init__(self) -> None:
+        if self.contrast_max_words < 0:
+            raise ValueError(
+                f"contrast_max_words must be at least 0, got {self.contrast_max_words}"
+            )
         if self.max_length < 1:
             raise ValueError(f"max_length must be at least 1, got {self.max_length}")
         if self.stemmer != "nltk-porter":
@@ -132,6 +145,7 @@ class PreprocessingSettings:
             "kept_stopwords": (),
             "negation_scope": False,
             "negation_openers": sorted(_CONTRACTION_OPENERS),
+            "contrast_max_words": 0,
             **data,
         }
         lists = ("stopwords", "kept_stopwords", "negation_openers")
@@ -311,7 +325,34 @@ class Tokenizer:
         tokens = self._tokens_of(pieces)
         if not self._negations.isdisjoint(pieces):
             self._mark_negation_scopes(pieces, tokens)
+        if not (_CONTRASTS_BEFORE | _CONCESSIONS).isdisjoint(pieces):
+            self._drop_overridden_clauses(pieces, tokens)
         return list(filter(None, tokens))
+
+    def _drop_overridden_clauses(self, pieces: list[str], tokens: list[str]) -> None:
+        """In a short text, drop the clause before each "but" and each "although" clause.
+
+        In "The film is boring, but the ending is interesting." the final clause carries the
+        verdict, and in a sentence or two nothing else does: the reviews teach neither
+        branch that (a strong word wins whatever its clause), so the short text is read as
+        its overriding clause (Polanyi & Zaenen 2004, contextual valence shifters; VADER
+        halves the words before "but"). Long reviews are read whole: there the clause
+        before a "but" is evidence the model learned to weigh.
+        """
+        words = sum(piece[0].isalnum() for piece in pieces)
+        if words > self.settings.contrast_max_words:
+            return
+        for index, piece in enumerate(pieces):
+            if piece in _CONTRASTS_BEFORE:
+                start = index - 1
+                while start >= 0 and pieces[start] not in _SENTENCE_ENDS | _CONTRASTS_BEFORE:
+                    tokens[start] = ""
+                    start -= 1
+            elif piece in _CONCESSIONS:
+                end = index
+                while end < len(pieces) and pieces[end] not in _CLAUSE_ENDS:
+                    tokens[end] = ""
+                    end += 1
 
     def _mark_negation_scopes(self, pieces: list[str], tokens: list[str]) -> None:
         """Prefix the tokens after each negation, up to the end of its scope."""

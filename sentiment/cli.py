@@ -66,6 +66,12 @@ def _add_prepare(subcommands: argparse._SubParsersAction) -> None:
         help="keep the stopwords that structure an opinion (but, too, very, only...)",
     )
     parser.add_argument(
+        "--contrast-max-words",
+        type=int,
+        help="in a text of at most this many words, drop the clause a 'but' or an 'although' "
+        "overrides (0: never; default 40)",
+    )
+    parser.add_argument(
         "--unlabeled",
         action=argparse.BooleanOptionalAction,
         help="also prepare the 50,000 unlabeled reviews (train/unsup) as their own split",
@@ -98,6 +104,7 @@ def _run_prepare(args: argparse.Namespace) -> None:
             **_given(
                 keep_negations=args.keep_negations,
                 negation_scope=args.negation_scope,
+                contrast_max_words=args.contrast_max_words,
                 max_length=args.max_length,
             ),
             **({} if args.structure_words in (None, True) else {"kept_stopwords": ()}),

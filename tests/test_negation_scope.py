@@ -16,6 +16,8 @@ from preprocess import (
 )
 
 tokenize = Tokenizer(PreprocessingSettings())
+# The negation and stopword tests read every clause, even of a short text with a "but".
+every_clause = Tokenizer(PreprocessingSettings(contrast_max_words=0))
 
 
 @pytest.mark.parametrize(
@@ -36,7 +38,7 @@ tokenize = Tokenizer(PreprocessingSettings())
     ],
 )
 def test_a_negation_marks_the_words_of_its_clause(text: str, tokens: list[str]):
-    assert tokenize(text) == tokens
+    assert every_clause(text) == tokens
 
 
 @pytest.mark.parametrize(
@@ -57,7 +59,7 @@ def test_contractions_of_not_negate(text: str, tokens: list[str]):
 
 
 def test_stopwords_that_structure_an_opinion_are_kept_and_the_rest_dropped():
-    assert tokenize("The first half is too slow, but it is very good") == [
+    assert every_clause("The first half is too slow, but it is very good") == [
         "first",
         "half",
         "too",
@@ -106,3 +108,44 @@ NEGATED_OR_PLAIN_WORD = re.compile(rf"({NEGATED_PREFIX})?[a-z0-9]+")
 def test_any_text_gives_words_or_negated_words(text: str):
     for token in tokenize(text):
         assert NEGATED_OR_PLAIN_WORD.fullmatch(token)
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        # The clause before "but", back to the sentence's start, is dropped; "but" is kept.
+        ("The film is boring, but the ending is interesting.", ["but", "end", "interest"]),
+        (
+            "Great cast. The plot drags but the ending works",
+            ["great", "cast", "but", "end", "work"],
+        ),
+        ("Dull, but funny, but long", ["but", "but", "long"]),
+        # An "although" or "though" clause is dropped up to its punctuation.
+        ("Although the movie was dull, the script was funny.", ["script", "funni"]),
+        ("It was fun, though slow.", ["fun"]),
+        # Negations are marked first: what is left of them keeps its scope.
+        ("It is not bad, but not good either", ["but", "not", "not_good", "not_either"]),
+    ],
+)
+def test_in_a_short_text_the_clause_a_contrast_overrides_is_dropped(text: str, tokens: list[str]):
+    assert tokenize(text) == tokens
+
+
+def test_a_long_text_keeps_the_clause_before_but():
+    long_text = "The film is boring, but the ending is interesting. " + "A plot summary. " * 20
+    assert tokenize(long_text)[:5] == ["film", "bore", "but", "end", "interest"]
+    assert Tokenizer(PreprocessingSettings(contrast_max_words=0))("Boring, but interesting") == [
+        "bore",
+        "but",
+        "interest",
+    ]
+
+
+def test_vocabularies_saved_before_the_contrast_rule_read_every_clause():
+    saved = PreprocessingSettings().to_json()
+    del saved["contrast_max_words"]
+    settings = Vocabulary.from_json({"settings": saved, "words": []}).settings
+    assert settings.contrast_max_words == 0
+    assert Tokenizer(settings)("Boring, but interesting") == ["bore", "but", "interest"]
+    with pytest.raises(ValueError, match="contrast_max_words"):
+        PreprocessingSettings(contrast_max_words=-1)

@@ -137,6 +137,7 @@ def test_manifest_describes_the_dataset(prepared_imdb: Path):
         "kept_stopwords": list(SENTIMENT_STRUCTURE_WORDS),
         "negation_scope": True,
         "negation_openers": list(NEGATION_OPENERS),
+        "contrast_max_words": 40,
         "max_length": 500,
         "stemmer": "nltk-porter",
         "stopword_count": 179,
@@ -541,3 +542,16 @@ def test_archive_cut_anywhere_is_refused(
     assert run_prepare(tmp_path / "cut.tar.gz", tmp_path / "out", tmp_path / "cache") == 2
     assert "is not a complete .tar.gz archive" in capsys.readouterr().err
     assert list((tmp_path / "cache").rglob("*")) in ([], [tmp_path / "cache" / "extracted"])
+
+
+def test_the_contrast_rule_is_set_from_the_command_line_and_recorded(
+    imdb_dir: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "out"
+    options = ("--contrast-max-words", "0", "--no-unlabeled", "--workers", "1")
+    assert run_prepare(imdb_dir, output, tmp_path / "cache", *options) == 0
+
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert manifest["preprocessing"]["contrast_max_words"] == 0
+    vocabulary = Vocabulary.load(output / "train" / VOCABULARY_FILE)
+    assert vocabulary.settings.contrast_max_words == 0
