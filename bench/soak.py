@@ -30,6 +30,7 @@ its value after warm-up. Ctrl+C (or SIGTERM) stops the load, then the stack.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -242,7 +243,7 @@ def with_refused(bodies: list[bytes], every: int) -> list[bytes | LoadRequest]:
     """`bodies` with one of REFUSED, in turn, in place of every `every`th (0: none)."""
     if every == 0:
         return list(bodies)
-    refused = iter(REFUSED * len(bodies))
+    refused = itertools.cycle(REFUSED)
     return [
         next(refused) if index % every == every - 1 else body for index, body in enumerate(bodies)
     ]

@@ -276,11 +276,13 @@ def main(argv: list[str] | None = None) -> None:
     from lambda_src import predict_api  # reads its settings from the environment just set
 
     uvicorn_server.serve(
-        create_app(args.allowed_origin),
-        args.host,
-        args.port,
-        uvicorn_server.limits_from(args),
-        predict_api.SECURITY_HEADERS,
+        uvicorn_server.server_config(
+            create_app(args.allowed_origin),
+            args.host,
+            args.port,
+            uvicorn_server.limits_from(args),
+            predict_api.SECURITY_HEADERS,
+        )
     )
 
 

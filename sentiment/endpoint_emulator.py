@@ -329,11 +329,13 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(1) from None
     try:
         uvicorn_server.serve(
-            create_app(slot, args.endpoint_name, args.endpoint_mode),
-            args.host,
-            args.port,
-            uvicorn_server.limits_from(args),
-            {"X-Content-Type-Options": "nosniff"},
+            uvicorn_server.server_config(
+                create_app(slot, args.endpoint_name, args.endpoint_mode),
+                args.host,
+                args.port,
+                uvicorn_server.limits_from(args),
+                {"X-Content-Type-Options": "nosniff"},
+            )
         )
     finally:
         slot.close()

@@ -132,11 +132,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     uvicorn_server.configure_logging()
     uvicorn_server.serve(
-        create_app(args.api_url, args.frontend),
-        args.host,
-        args.port,
-        uvicorn_server.limits_from(args),
-        security_headers(args.api_url),
+        uvicorn_server.server_config(
+            create_app(args.api_url, args.frontend),
+            args.host,
+            args.port,
+            uvicorn_server.limits_from(args),
+            security_headers(args.api_url),
+        )
     )
 
 

@@ -226,16 +226,11 @@ def server_config(
     )
 
 
-def serve(
-    app: Any,
-    host: str,
-    port: int,
-    limits: ConnectionLimits = ConnectionLimits(),
-    error_headers: Mapping[str, str] | None = None,
-) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM (or the parent's death); returns after a clean stop
-    (settings: server_config)."""
-    config = server_config(app, host, port, limits, error_headers)
+def serve(config: uvicorn.Config) -> None:
+    """Serve until SIGINT/SIGTERM (or the parent's death); returns after a clean stop.
+
+    `config` comes from server_config.
+    """
     server = uvicorn.Server(config)
     _stop_when_orphaned(server, os.getppid())
     # uvicorn re-raises SIGINT/SIGTERM once it has drained its connections, to end the process
