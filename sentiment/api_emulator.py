@@ -35,6 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from contract import api
+from lambda_src.prediction.responses import SECURITY_HEADERS
 from sentiment import uvicorn_server
 from sentiment.local_stack import LOCAL_ACCOUNT, LOCAL_REGION
 
@@ -172,7 +173,7 @@ def http_response(result: Any) -> Response:
 
 def _prediction_handler() -> Handler:
     # Imported when the app is built, after main() has set the handler's environment.
-    from lambda_src.predict_api import handler
+    from lambda_src.prediction.handler import handler
 
     return handler
 
@@ -182,7 +183,7 @@ def create_app(
     handler: Handler | None = None,
     function_timeout: float = api.FUNCTION_TIMEOUT_SECONDS,
 ) -> Starlette:
-    """The gateway for ``handler`` (default: ``lambda_src.predict_api.handler``)."""
+    """The gateway for ``handler`` (default: ``lambda_src.prediction.handler.handler``)."""
     handler = handler or _prediction_handler()
     executor = ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix="lambda")
     cors = {"Access-Control-Allow-Origin": allowed_origin, "Vary": "Origin"}
@@ -273,7 +274,6 @@ def main(argv: list[str] | None = None) -> None:
     )
     os.environ.clear()
     os.environ.update(environment)
-    from lambda_src import predict_api  # reads its settings from the environment just set
 
     uvicorn_server.serve(
         uvicorn_server.server_config(
@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
             args.host,
             args.port,
             uvicorn_server.limits_from(args),
-            predict_api.SECURITY_HEADERS,
+            SECURITY_HEADERS,
         )
     )
 

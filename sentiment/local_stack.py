@@ -1,7 +1,7 @@
 """``sentiment up``: the deployed app's three tiers as three local processes.
 
     browser ─▶ site server (frontend/ + config.json)          --port           (8000)
-    browser ─▶ API emulator ─▶ lambda_src.predict_api.handler  --api-port       (8001)
+    browser ─▶ API emulator ─▶ lambda_src.prediction.handler  --api-port       (8001)
                handler ─boto3─▶ endpoint emulator (model.tar.gz) --endpoint-port (8002)
 
 Each tier is its own process, as in AWS, so one can fail or be restarted without the others: a

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from contract.layout import LAMBDA_ASSET_EXCLUDES, LAMBDA_SOURCE_DIR
 from stacks.compliance import acknowledge
 from stacks.log_groups import log_group
 
-LAMBDA_SOURCE_DIR = Path(__file__).resolve().parent.parent / "lambda_src"
 # Python 3.12 is the runtime the handlers are written and tested for; their only dependency
 # (boto3) comes with the runtime.
 RUNTIME = lambda_.Runtime.PYTHON_3_12
-_NOT_DEPLOYED = ["__pycache__", "*.pyc", ".pytest_cache", "tests", "openapi.json"]
 
 
 class PythonFunction(Construct):
@@ -57,7 +54,9 @@ class PythonFunction(Construct):
             "Function",
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
-            code=lambda_.Code.from_asset(str(LAMBDA_SOURCE_DIR), exclude=_NOT_DEPLOYED),
+            code=lambda_.Code.from_asset(
+                str(LAMBDA_SOURCE_DIR), exclude=list(LAMBDA_ASSET_EXCLUDES)
+            ),
             handler=handler,
             description=description,
             timeout=timeout,

@@ -108,7 +108,7 @@ class PredictionRoute(Construct):
         self.handler = PythonFunction(
             self,
             "Handler",
-            handler="predict_api.handler",
+            handler="prediction.handler.handler",
             description="Scores a movie review with the SageMaker endpoint",
             log_retention_days=log_retention_days,
             timeout=Duration.seconds(FUNCTION_TIMEOUT_SECONDS),

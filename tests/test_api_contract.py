@@ -28,7 +28,9 @@ from schemathesis.core.failures import FailureGroup, ServerError
 from schemathesis.openapi.checks import UndefinedStatusCode
 
 from contract.layout import PROJECT_ROOT
-from lambda_src.predict_api import DEFAULT_MAX_REVIEW_CHARS, ApiError, parse_review
+from lambda_src.prediction.errors import ApiError
+from lambda_src.prediction.request import parse_review
+from lambda_src.prediction.settings import DEFAULT_MAX_REVIEW_CHARS
 from sentiment import api_emulator
 
 TEXT = "text/plain"

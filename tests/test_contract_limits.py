@@ -12,7 +12,7 @@ import re
 from contract import limits
 from contract.layout import MODEL_SOURCE_DIR, PROJECT_ROOT
 from contract.web_page import page_settings
-from lambda_src import predict_api
+from lambda_src.prediction import settings as prediction_settings
 from sentiment.model_loader import import_isolated
 
 OPENAPI = json.loads((PROJECT_ROOT / "lambda_src" / "openapi.json").read_text())
@@ -22,7 +22,7 @@ def test_the_runtime_fallbacks_are_the_contract(monkeypatch) -> None:
     monkeypatch.delenv(limits.MAX_REVIEW_CHARS_ENV, raising=False)
     inference = import_isolated(MODEL_SOURCE_DIR, "inference")
     assert inference.MAX_REVIEW_CHARS == limits.MAX_REVIEW_CHARS
-    assert predict_api.DEFAULT_MAX_REVIEW_CHARS == limits.MAX_REVIEW_CHARS
+    assert prediction_settings.DEFAULT_MAX_REVIEW_CHARS == limits.MAX_REVIEW_CHARS
 
 
 def test_the_runtime_reads_the_environment_the_stacks_set(monkeypatch) -> None:

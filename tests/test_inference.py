@@ -338,7 +338,7 @@ def test_a_json_body_that_is_not_utf8_fails_in_the_toolkit_before_the_handlers(
     # The toolkit decodes application/json bodies as UTF-8 before input_fn sees them, and a
     # decoding error is not one of its own: the container answers 500 whatever inference.py
     # does. The API refuses such a body with 400 before it reaches the endpoint
-    # (test_predict_api.py); text/plain reaches input_fn as bytes and gets 400 (above).
+    # (test_prediction_lambda.py); text/plain reaches input_fn as bytes and gets 400 (above).
     error = _rejection(served, b'{"review": "caf\xe9"}', JSON)
     assert error.status_code == 500
     assert "'utf-8' codec can't decode byte 0xe9" in error.message

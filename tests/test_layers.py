@@ -28,7 +28,8 @@ ALLOWED = {
     "app.py": {"contract", "stacks"},
     "sentiment": {"contract", "sentiment", "lambda_src", *MODEL_MODULES},
     "model": {"contract", *MODEL_MODULES},
-    "lambda_src": {"lambda_src"},
+    # Lambda runs lambda_src/ as its root: its modules reach each other by relative imports.
+    "lambda_src": set(),
 }
 
 
@@ -80,3 +81,57 @@ def test_the_scan_sees_every_kind_of_import(tmp_path: Path) -> None:
     )
     assert imported_roots(module) == {"os", "stacks", "sentiment"}
     assert project_imports(module) == {"stacks", "sentiment"}
+
+
+def test_every_lambda_handler_imports_from_its_asset_alone() -> None:
+    """Each function's Handler, imported as Lambda imports it: the asset root first on the path.
+
+    boto3 comes with the runtime; anything else the project has installed must not be needed.
+    """
+    from contract.layout import LAMBDA_SOURCE_DIR
+    from stacks.functions import PythonFunction
+    from tests.cdk_stacks import synthesized
+
+    handlers = {
+        construct.function.node.default_child.handler
+        for construct in synthesized().app.node.find_all()
+        if isinstance(construct, PythonFunction)
+    }
+    probe = """
+import importlib, sys
+blocked = {"contract", "sentiment", "stacks", "lambda_src"}
+# The project's own folders leave the path (an editable install puts them there).
+project = sys.argv.pop(2)
+sys.path = [sys.argv[1]] + [p for p in sys.path if p.rstrip("/") not in (project, "")]
+for name in list(sys.modules):
+    if name.split(".")[0] in blocked:
+        del sys.modules[name]
+for handler in sys.argv[2:]:
+    module, _, function = handler.rpartition(".")
+    loaded = importlib.import_module(module)
+    assert loaded.__file__.startswith(sys.argv[1]), loaded.__file__
+    assert callable(getattr(loaded, function)), handler
+    leaked = sorted(n for n in sys.modules if n.split(".")[0] in blocked)
+    assert not leaked, (handler, leaked)
+print(len(sys.argv) - 2)
+"""
+    import subprocess
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            probe,
+            str(LAMBDA_SOURCE_DIR),
+            str(PROJECT_ROOT),
+            *sorted(handlers),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd="/",
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == len(handlers) >= 3

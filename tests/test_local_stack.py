@@ -44,7 +44,7 @@ from contract.layout import PROJECT_ROOT
 from contract.limits import MAX_REVIEW_CHARS
 from contract.packaging import file_sha256
 from contract.web_page import content_security_policy
-from lambda_src.predict_api import DEFAULT_MAX_REVIEW_CHARS
+from lambda_src.prediction.settings import DEFAULT_MAX_REVIEW_CHARS
 from sentiment import cli, inference_toolkit
 from sentiment.local_stack import API_EMULATOR_GLIBC_TUNABLES, DEFAULT_ENDPOINT_NAME
 from sentiment.model_loader import JSON, served_artifact

@@ -72,7 +72,7 @@ def test_prediction_lambda_knows_the_endpoint_and_the_site(web: dict[str, Any]) 
     function = next(
         function["Properties"]
         for function in resources(web, "AWS::Lambda::Function").values()
-        if function["Properties"].get("Handler") == "predict_api.handler"
+        if function["Properties"].get("Handler") == "prediction.handler.handler"
     )
 
     assert function["Runtime"] == "python3.12"

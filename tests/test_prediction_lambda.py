@@ -30,11 +30,19 @@ from botocore.exceptions import (
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from lambda_src import predict_api
+from lambda_src.prediction import endpoint
+from lambda_src.prediction import handler as entry_point
+from lambda_src.prediction.settings import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_REVIEW_CHARS,
+    DEFAULT_READ_TIMEOUT,
+    load_settings,
+)
 
 ENDPOINT = "imdb-sentiment-endpoint"
 SITE = "https://d111111abcdef8.cloudfront.net"
-OPENAPI = json.loads((Path(predict_api.__file__).parent / "openapi.json").read_text())
+OPENAPI = json.loads((Path(endpoint.__file__).parent.parent / "openapi.json").read_text())
 CONTEXT = SimpleNamespace(aws_request_id="lambda-request-1")
 
 
@@ -51,12 +59,12 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("SAGEMAKER_MAX_ATTEMPTS", raising=False)
     # Every test gets the client a fresh container would create from its environment.
-    monkeypatch.setattr(predict_api, "_client", None)
+    monkeypatch.setattr(endpoint, "_client", None)
 
 
 @pytest.fixture
 def client() -> Any:
-    return predict_api.runtime_client(predict_api.load_settings(os.environ))
+    return endpoint.runtime_client(load_settings(os.environ))
 
 
 @pytest.fixture
@@ -68,7 +76,7 @@ def stub(client: Any) -> Iterator[Stubber]:
 
 @pytest.fixture
 def log_lines() -> Iterator[io.StringIO]:
-    handler = predict_api._logger.handlers[0]
+    handler = entry_point._logger.handlers[0]
     buffer = io.StringIO()
     original = handler.setStream(buffer)
     yield buffer
@@ -127,7 +135,7 @@ def expect_invocation(stub: Stubber, review: str, answer: bytes) -> None:
 
 def call(request: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
     """Invoke the handler and check the answer is one the OpenAPI document promises."""
-    response = predict_api.handler(request, CONTEXT)
+    response = entry_point.handler(request, CONTEXT)
     status, headers = response["statusCode"], response["headers"]
     body = json.loads(response["body"]) if response["body"] else None
     assert response["isBase64Encoded"] is False
@@ -221,7 +229,7 @@ def test_integer_score_from_the_model_is_accepted(stub: Stubber) -> None:
 def test_review_of_exactly_the_limit_is_accepted_counting_characters_not_bytes(
     stub: Stubber,
 ) -> None:
-    review = "🎬" * predict_api.DEFAULT_MAX_REVIEW_CHARS  # 4 bytes each in UTF-8, 12 as JSON
+    review = "🎬" * DEFAULT_MAX_REVIEW_CHARS  # 4 bytes each in UTF-8, 12 as JSON
     expect_invocation(stub, review, b'{"sentiment": "positive", "score": 0.5}')
 
     assert call(review_event(review))[0] == 200
@@ -267,12 +275,12 @@ BAD_REQUESTS = {
         "unsupported_media_type",
     ),
     "one character too many": (
-        review_event("x" * (predict_api.DEFAULT_MAX_REVIEW_CHARS + 1)),
+        review_event("x" * (DEFAULT_MAX_REVIEW_CHARS + 1)),
         413,
         "review_too_long",
     ),
     "text one character too many": (
-        event("é" * (predict_api.DEFAULT_MAX_REVIEW_CHARS + 1), "text/plain"),
+        event("é" * (DEFAULT_MAX_REVIEW_CHARS + 1), "text/plain"),
         413,
         "review_too_long",
     ),
@@ -306,7 +314,7 @@ def test_length_limit_follows_max_review_chars(
 
 def test_openapi_document_states_the_default_limit() -> None:
     review_schema = OPENAPI["components"]["schemas"]["ReviewText"]
-    assert review_schema["maxLength"] == predict_api.DEFAULT_MAX_REVIEW_CHARS
+    assert review_schema["maxLength"] == DEFAULT_MAX_REVIEW_CHARS
 
 
 # --- CORS -----------------------------------------------------------------------------------
@@ -503,22 +511,22 @@ def test_transport_failures_are_retried_once_then_mapped(
     got_status, _, body = call(review_event("Fine."))
 
     assert (got_status, body["error"]["code"]) == (status, code)
-    assert len(attempts) == predict_api.DEFAULT_MAX_ATTEMPTS
+    assert len(attempts) == DEFAULT_MAX_ATTEMPTS
 
 
 # --- configuration and our own faults -------------------------------------------------------
 
 
 def test_one_client_per_container_with_short_timeouts_and_few_retries() -> None:
-    settings = predict_api.load_settings(os.environ)
+    settings = load_settings(os.environ)
 
-    client = predict_api.runtime_client(settings)
+    client = endpoint.runtime_client(settings)
 
-    assert predict_api.runtime_client(settings) is client
+    assert endpoint.runtime_client(settings) is client
     config = client.meta.config
-    assert config.connect_timeout == predict_api.DEFAULT_CONNECT_TIMEOUT
-    assert config.read_timeout == predict_api.DEFAULT_READ_TIMEOUT
-    assert config.retries["total_max_attempts"] == predict_api.DEFAULT_MAX_ATTEMPTS
+    assert config.connect_timeout == DEFAULT_CONNECT_TIMEOUT
+    assert config.read_timeout == DEFAULT_READ_TIMEOUT
+    assert config.retries["total_max_attempts"] == DEFAULT_MAX_ATTEMPTS
     worst_case = config.retries["total_max_attempts"] * (
         config.connect_timeout + config.read_timeout
     )
@@ -530,7 +538,7 @@ def test_client_honours_the_endpoint_url_environment_variable(
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "http://127.0.0.1:8765")
 
-    client = predict_api.runtime_client(predict_api.load_settings(os.environ))
+    client = endpoint.runtime_client(load_settings(os.environ))
 
     assert client.meta.endpoint_url == "http://127.0.0.1:8765"
 
@@ -565,7 +573,7 @@ def test_our_own_bug_is_logged_but_never_shown(
     def broken(*_: Any) -> None:
         raise KeyError("internal detail")
 
-    monkeypatch.setattr(predict_api, "predict", broken)
+    monkeypatch.setattr(entry_point, "predict", broken)
 
     status, headers, body = call(review_event("Fine."))
 

@@ -1,0 +1,109 @@
+"""An API Gateway proxy event → the review it carries, or an ``ApiError`` saying what is wrong."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import ApiError
+
+# A JSON string spends at most 12 bytes on one character (a "\\uXXXX\\uXXXX" surrogate pair), so
+# a body larger than this cannot hold an acceptable review; refusing it before decoding keeps a
+# 6 MB payload from costing a JSON parse.
+_MAX_BODY_BYTES_PER_CHAR = 12
+_BODY_OVERHEAD_BYTES = 1024
+
+_SUPPORTED_MEDIA_TYPES = ("application/json", "text/plain")
+_SUPPORTED_CHARSETS = ("utf-8", "utf8", "us-ascii")
+
+
+def _header(event: Mapping[str, Any], name: str) -> str:
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == name and value is not None:
+            return str(value)
+    return ""
+
+
+def _media_type(content_type: str) -> str:
+    """The lower-cased media type of a Content-Type header, or raise 415."""
+    media_type, *parameters = (part.strip() for part in content_type.split(";"))
+    media_type = media_type.lower()
+    if media_type not in _SUPPORTED_MEDIA_TYPES:
+        shown = media_type or "none"
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Send the review as application/json or text/plain (got {shown}).",
+        )
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        charset = value.strip().strip('"').lower()
+        if name.strip().lower() == "charset" and charset not in _SUPPORTED_CHARSETS:
+            raise ApiError(
+                415, "unsupported_media_type", "Send the review encoded as UTF-8 (charset=utf-8)."
+            )
+    return media_type
+
+
+def _body_bytes(event: Mapping[str, Any], max_chars: int) -> bytes:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except ValueError:  # binascii.Error is one
+            raise ApiError(400, "invalid_body", "The request body is not valid base64.") from None
+    else:
+        try:
+            raw = body.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _not_utf8() from None
+    if len(raw) > max_chars * _MAX_BODY_BYTES_PER_CHAR + _BODY_OVERHEAD_BYTES:
+        raise _too_long(max_chars)
+    return raw
+
+
+def _not_utf8() -> ApiError:
+    return ApiError(400, "invalid_encoding", "The review is not valid UTF-8.")
+
+
+def _too_long(max_chars: int) -> ApiError:
+    return ApiError(
+        413, "review_too_long", f"The review is longer than {max_chars:,} characters; shorten it."
+    )
+
+
+def _review_from_json(text: str) -> Any:
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
+    if not isinstance(document, dict) or set(document) != {"review"}:
+        raise ApiError(
+            400, "invalid_body", 'Send a JSON object with one member, "review" (a string).'
+        )
+    return document["review"]
+
+
+def parse_review(event: Mapping[str, Any], max_chars: int) -> str:
+    """The review in an API Gateway proxy event, or an ``ApiError`` saying what is wrong."""
+    media_type = _media_type(_header(event, "content-type"))
+    raw = _body_bytes(event, max_chars)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _not_utf8() from None
+    review = _review_from_json(text) if media_type == "application/json" else text
+    if not isinstance(review, str):
+        raise ApiError(400, "invalid_body", 'The "review" member must be a string.')
+    try:
+        # JSON escapes can smuggle in lone surrogates, which are not text.
+        review.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _not_utf8() from None
+    if not review.strip():
+        raise ApiError(400, "empty_review", "The review is empty; write a few words.")
+    if len(review) > max_chars:
+        raise _too_long(max_chars)
+    return review

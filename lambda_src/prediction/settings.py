@@ -1,0 +1,82 @@
+"""The function's environment, read and checked once per request.
+
+Environment:
+    ENDPOINT_NAME       the SageMaker endpoint to invoke (required)
+    ALLOWED_ORIGIN      the web page's origin, e.g. ``https://d111.cloudfront.net``; ``*`` only
+                        where that is intended, e.g. on a developer's machine (required)
+    MAX_REVIEW_CHARS    longest accepted review in characters (default 20000)
+    SAGEMAKER_CONNECT_TIMEOUT, SAGEMAKER_READ_TIMEOUT   seconds (defaults 2 and 8)
+    SAGEMAKER_MAX_ATTEMPTS                              tries per request, retries included (2)
+``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` is honoured by boto3 itself; the local stack uses it to
+point the client at the endpoint emulator.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigurationError
+
+# The stacks set MAX_REVIEW_CHARS from contract/limits.py; this fallback is held to it by a test.
+DEFAULT_MAX_REVIEW_CHARS = 20_000
+
+# Worst case with the defaults: 2 attempts x (2 s connect + 8 s read) + under 1 s of backoff,
+# comfortably inside API Gateway's 29 s integration timeout, so the caller always gets our
+# JSON error rather than the gateway's bare 504.
+DEFAULT_CONNECT_TIMEOUT = 2.0
+DEFAULT_READ_TIMEOUT = 8.0
+DEFAULT_MAX_ATTEMPTS = 2
+
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    endpoint_name: str
+    allowed_origin: str
+    max_review_chars: int = DEFAULT_MAX_REVIEW_CHARS
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+
+
+def _positive_number(environ: Mapping[str, str], name: str, default: float, kind: type) -> Any:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a {kind.__name__}, not {raw!r}") from None
+    if not value > 0:
+        raise ConfigurationError(f"{name} must be positive, not {raw!r}")
+    return value
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Read and check the function's environment."""
+    endpoint_name = environ.get("ENDPOINT_NAME", "").strip()
+    if not endpoint_name:
+        raise ConfigurationError("ENDPOINT_NAME is not set")
+    origin = environ.get("ALLOWED_ORIGIN", "").strip()
+    if origin != "*" and not _ORIGIN.match(origin):
+        raise ConfigurationError(
+            f"ALLOWED_ORIGIN must be an origin such as https://example.org (or '*'), not {origin!r}"
+        )
+    return Settings(
+        endpoint_name=endpoint_name,
+        allowed_origin=origin,
+        max_review_chars=_positive_number(
+            environ, "MAX_REVIEW_CHARS", DEFAULT_MAX_REVIEW_CHARS, int
+        ),
+        connect_timeout=_positive_number(
+            environ, "SAGEMAKER_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT, float
+        ),
+        read_timeout=_positive_number(
+            environ, "SAGEMAKER_READ_TIMEOUT", DEFAULT_READ_TIMEOUT, float
+        ),
+        max_attempts=_positive_number(environ, "SAGEMAKER_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS, int),
+    )
