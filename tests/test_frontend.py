@@ -404,6 +404,7 @@ def test_slow_api_times_out_with_a_readable_message(open_page: Any) -> None:
 
 def test_submit_needs_a_review_within_the_limit(open_page: Any) -> None:
     page = open_page(maxReviewChars=10).page
+    page.wait_for_selector("#review-count:has-text('/ 10')")  # config.json read
     button = page.locator("#submit")
     review = page.get_by_label("Your review")
     count = page.locator("#review-count")
