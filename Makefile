@@ -56,6 +56,11 @@ node_modules/.installed: package.json package-lock.json
 	$(SUDO) apt-get update -q
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium
 
+# TorchServe, for the test that serves the artifact on AWS's own serving stack.
+/usr/bin/java:
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q openjdk-17-jre-headless
+
 up: setup
 	$(BIN)/sentiment up
 
@@ -63,7 +68,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: setup lint
+test: setup lint /usr/bin/java
 	$(BIN)/pytest
 
 # The benchmarks behind the README's table: the full data set, minutes of CPU.

@@ -25,6 +25,9 @@
 Prints one JSON object and exits with status 1 unless the soak passed issue 6's targets: no
 errors (anything but a 200 with a verdict), and every process's RSS at the end within 10% of
 its value after warm-up. Ctrl+C (or SIGTERM) stops the load, then the stack.
+
+About 400 lines, over the project's usual size: one script a reader can follow from the
+stack's start to the verdict, as the other benches are.
 """
 
 from __future__ import annotations

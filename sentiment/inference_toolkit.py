@@ -34,7 +34,8 @@ JSON = "application/json"
 class ModelResponse:
     status: int
     body: bytes
-    content_type: str
+    # None on an error: TorchServe sends a handler's error without a Content-Type.
+    content_type: str | None
 
 
 class _RequestProcessor:
@@ -53,7 +54,7 @@ class _Context:
         self.system_properties: dict[str, str] = {}
         self.request_processor = [_RequestProcessor(headers)]
         self.status = int(HTTPStatus.OK)
-        self.content_type = "text/plain"  # what an error carries: the message and traceback
+        self.content_type = JSON
 
     def set_response_content_type(self, _index: int, content_type: str) -> None:
         self.content_type = content_type
@@ -94,5 +95,5 @@ def invoke(
     context = _Context(headers)
     (answer,) = _LoadedTransformer(served).transform([{"body": body}], context)
     if context.status != HTTPStatus.OK:
-        return ModelResponse(context.status, _as_bytes(answer), "text/plain")
+        return ModelResponse(context.status, _as_bytes(answer), None)
     return ModelResponse(context.status, _as_bytes(answer), context.content_type)

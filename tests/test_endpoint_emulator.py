@@ -16,7 +16,8 @@ from model_artifacts import write_model_dir
 
 from contract.packaging import build_tarball
 from sentiment import endpoint_emulator
-from sentiment.endpoint_emulator import MAX_PAYLOAD_BYTES, ModelSlot
+from sentiment.endpoint_emulator import MAX_PAYLOAD_BYTES
+from sentiment.model_slot import ModelSlot
 
 ENDPOINT = "emulated"
 

@@ -18,23 +18,21 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
 from cdk_stacks import context_with, synthesized, training_request
 from imdb_fixture import generate_reviews, write_directory
 from model_artifacts import MODEL_DIR_LAYOUT
+from toolkit_environments import toolkit_environment
 
-from contract.layout import MODEL_SOURCE_DIR, PROJECT_ROOT
+from contract.layout import MODEL_SOURCE_DIR
 from contract.packaging import build_training_source
 from sentiment.prepare import PrepareOptions, prepare
 
 pytestmark = pytest.mark.slow
 
 TOOLKIT = "sagemaker-training==5.1.4"
-TOOLKIT_ENV = PROJECT_ROOT / "build" / "training-toolkit"
 TINY = {
     "embedding-dim": 8,
     "hidden-dim": 8,
@@ -49,19 +47,7 @@ TIMEOUT = 600
 @pytest.fixture(scope="session")
 def toolkit_train() -> Path:
     """The toolkit's `train` command, installed in its own environment."""
-    marker = TOOLKIT_ENV / f".installed-{TOOLKIT}"
-    if not marker.exists():
-        shutil.rmtree(TOOLKIT_ENV, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", str(TOOLKIT_ENV)], check=True)
-        site = next((TOOLKIT_ENV / "lib").glob("python3*/site-packages"))
-        (site / "project-packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-        subprocess.run(
-            [TOOLKIT_ENV / "bin" / "python", "-m", "pip", "install", "--quiet", TOOLKIT],
-            check=True,
-            timeout=TIMEOUT,
-        )
-        marker.touch()
-    return TOOLKIT_ENV / "bin" / "train"
+    return toolkit_environment("training-toolkit", TOOLKIT) / "train"
 
 
 def synthesized_hyperparameters(**settings: object) -> dict[str, str]:
