@@ -7,13 +7,15 @@ preprocessing settings. Nothing is downloaded or guessed.
 
 Requests: `text/plain` (one review) or `application/json` with `{"review": "..."}`
 or `{"reviews": [...]}` (at most 64). Responses: `{"sentiment": "positive" |
-"negative", "score": P(positive), "low_confidence": bool}`, or `{"predictions": [...]}`
-for a batch. `low_confidence` is true when the verdict has little to stand on: the
-model knew none or few of the review's words, or its confidence is low (see verdict()).
+"negative", "score": P(positive), "low_confidence": bool, "model_version": str}`, or
+`{"predictions": [...]}` for a batch. `low_confidence` is true when the verdict has little
+to stand on: the model knew none or few of the review's words, or its confidence is low
+(see verdict()). `model_version` names the model that answered (model_version()).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -81,6 +83,7 @@ class LoadedModel:
     network: SentimentNetwork
     vocabulary: Vocabulary
     tokenizer: Tokenizer
+    version: str
 
 
 def _read_json(path: Path) -> dict:
@@ -120,7 +123,22 @@ def model_fn(model_dir: str) -> LoadedModel:
     except Exception as error:  # torch raises several types for a damaged file
         raise ArtifactError(f"model artifact file corrupt: {weights}: {error}") from None
     network.eval()
-    return LoadedModel(network, vocabulary, Tokenizer(vocabulary.settings))
+    return LoadedModel(
+        network, vocabulary, Tokenizer(vocabulary.settings), model_version(directory)
+    )
+
+
+def model_version(model_dir: Path) -> str:
+    """16 hex digits of a digest of the weights, network settings and vocabulary.
+
+    The same files answer the same way wherever they serve, so the version is the same in
+    the endpoint, the emulator and the capture records; blue and green fleets share one
+    variant name, and this is what tells their answers apart.
+    """
+    digest = hashlib.sha256()
+    for name in (WEIGHTS_FILE, CONFIG_FILE, VOCABULARY_FILE):
+        digest.update(hashlib.sha256((model_dir / name).read_bytes()).digest())
+    return digest.hexdigest()[:16]
 
 
 def _media_type(content_type: str | None) -> str:
@@ -275,7 +293,11 @@ def verdict(scored: Scored) -> dict:
 
 
 def predict_fn(request: Request, model: LoadedModel) -> Prediction:
-    return Prediction([verdict(s) for s in score_reviews(request.reviews, model)], request.batch)
+    results = [
+        verdict(scored) | {"model_version": model.version}
+        for scored in score_reviews(request.reviews, model)
+    ]
+    return Prediction(results, request.batch)
 
 
 def output_fn(prediction: Prediction, accept: str | None) -> tuple[str, str]:

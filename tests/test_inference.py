@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import random
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -93,7 +94,7 @@ def test_handlers_and_the_modules_they_import_come_from_the_artifacts_code(
 @pytest.mark.parametrize("content_type", [TEXT, "text/plain; charset=utf-8", "Text/Plain"])
 def test_plain_text_is_one_review(served: ServedModel, content_type: str):
     answer = _answer(served, PRAISE.encode(), content_type)
-    assert set(answer) == {"sentiment", "score", "low_confidence"}
+    assert set(answer) == {"sentiment", "score", "low_confidence", "model_version"}
     assert answer["sentiment"] == "positive"
     assert 0.5 < answer["score"] <= 1.0
     assert _answer(served, SCORN.encode(), content_type)["sentiment"] == "negative"
@@ -110,6 +111,21 @@ def test_text_and_json_give_the_same_answer(served: ServedModel):
     assert _answer(served, PRAISE.encode(), TEXT) == _answer(
         served, json.dumps({"review": PRAISE}).encode(), JSON
     )
+
+
+def test_every_answer_names_the_model_by_a_digest_of_its_files(
+    served: ServedModel, model_dir: Path, tmp_path: Path
+):
+    version = _answer(served, PRAISE.encode(), TEXT)["model_version"]
+    # The same files elsewhere are the same version; other weights are another.
+    copy = shutil.copytree(model_dir, tmp_path / "copy")
+    assert served.handlers.model_version(copy) == version
+    weights = bytearray((copy / "model.pt").read_bytes())
+    weights[-1] ^= 1
+    (copy / "model.pt").write_bytes(bytes(weights))
+    other = served.handlers.model_version(copy)
+    assert re.fullmatch(r"[0-9a-f]{16}", version) and re.fullmatch(r"[0-9a-f]{16}", other)
+    assert other != version
 
 
 def test_a_batch_answers_each_review_in_order_as_if_alone(served: ServedModel):

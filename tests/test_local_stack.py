@@ -159,7 +159,7 @@ def test_up_without_a_model_prepares_the_data_and_trains_one_first(
     assert "preparing the data and training one first" in stack.log_since(0)
     assert prepared and model_served
     assert response.status_code == 200
-    assert set(response.json()) == {"sentiment", "score", "low_confidence"}
+    assert set(response.json()) == {"sentiment", "score", "low_confidence", "model_version"}
     assert status == 0
 
 
@@ -181,6 +181,8 @@ def test_a_review_is_scored_by_the_served_model(
         "sentiment": expected["sentiment"],
         "score": pytest.approx(expected["score"], abs=1e-5),
         "low_confidence": expected["low_confidence"],
+        # The same files answer as the same version in process and behind the API.
+        "model_version": expected["model_version"],
     }
     assert response.headers["access-control-allow-origin"] == first_model.page_url.rstrip("/")
     assert response.headers["x-amzn-requestid"]

@@ -220,6 +220,19 @@ def test_an_answer_without_the_flag_from_an_older_model_is_passed_on_without_it(
     assert json.loads(log_lines.getvalue())["low_confidence"] is None
 
 
+def test_the_models_version_is_passed_on_and_logged(stub: Stubber, log_lines: io.StringIO) -> None:
+    answer = {
+        "sentiment": "positive",
+        "score": 0.8,
+        "low_confidence": False,
+        "model_version": "3f9c2a71d04b8e65",
+    }
+    expect_invocation(stub, "Fine.", json.dumps(answer).encode())
+
+    assert call(review_event("Fine."))[2] == answer
+    assert json.loads(log_lines.getvalue())["model_version"] == "3f9c2a71d04b8e65"
+
+
 def test_integer_score_from_the_model_is_accepted(stub: Stubber) -> None:
     expect_invocation(stub, "Perfect.", b'{"sentiment": "positive", "score": 1}')
 
@@ -345,6 +358,9 @@ BAD_ANSWERS = {
     "low_confidence a string": b'{"sentiment": "positive", "score": 0.6, "low_confidence": "true"}',
     "low_confidence a number": b'{"sentiment": "positive", "score": 0.6, "low_confidence": 1}',
     "low_confidence null": b'{"sentiment": "positive", "score": 0.6, "low_confidence": null}',
+    "model_version a number": b'{"sentiment": "positive", "score": 0.6, "model_version": 7}',
+    "model_version markup": b'{"sentiment": "positive", "score": 0.6, "model_version": "<b>"}',
+    "model_version empty": b'{"sentiment": "positive", "score": 0.6, "model_version": ""}',
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 from typing import Any
 
@@ -47,6 +48,9 @@ _MODEL_REJECTION_CODES = {
     413: "review_too_long",
     415: "unsupported_media_type",
 }
+
+# The model's name for itself (model/inference.py: a digest prefix); anything else is not passed on.
+_MODEL_VERSION = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 _client: Any = None
 _client_lock = threading.Lock()
@@ -136,13 +140,15 @@ def _client_error(error: ClientError) -> ApiError:
 
 
 def _verdict(payload: bytes) -> dict[str, Any]:
-    """The endpoint's answer, checked: sentiment, score, the optional low_confidence, no more."""
+    """The endpoint's answer, checked: sentiment, score, the optional low_confidence and
+    model_version, no more."""
     document = _json_object(payload)
     if document is not None:
         sentiment = document.get("sentiment")
         score = document.get("score")
-        # Optional: models trained before the flag existed do not send it.
+        # Optional: models older than these fields do not send them.
         low_confidence = document.get("low_confidence", False)
+        version = document.get("model_version", "")
         if (
             sentiment in ("positive", "negative")
             and isinstance(score, int | float)
@@ -150,10 +156,14 @@ def _verdict(payload: bytes) -> dict[str, Any]:
             and math.isfinite(score)
             and 0.0 <= score <= 1.0
             and isinstance(low_confidence, bool)
+            and isinstance(version, str)
+            and ("model_version" not in document or _MODEL_VERSION.match(version))
         ):
             verdict = {"sentiment": sentiment, "score": float(score)}
             if "low_confidence" in document:
                 verdict["low_confidence"] = low_confidence
+            if "model_version" in document:
+                verdict["model_version"] = version
             return verdict
     raise ApiError(502, "invalid_model_response", "The model gave an answer we cannot read.")
 

@@ -28,6 +28,7 @@ def _serve(event: Mapping[str, Any], settings: Settings, log: dict[str, Any]) ->
         log["model_ms"] = round((time.perf_counter() - started) * 1000, 2)
     log["sentiment"] = verdict["sentiment"]
     log["low_confidence"] = verdict.get("low_confidence")
+    log["model_version"] = verdict.get("model_version")
     return json_response(200, verdict, settings.allowed_origin)
 
 
