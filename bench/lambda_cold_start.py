@@ -23,14 +23,14 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from contract.layout import LAMBDA_ASSET_EXCLUDES, LAMBDA_SOURCE_DIR
+from contract.packaging import build_lambda_asset
 
-HANDLER = "prediction.handler"
 POWERTOOLS_IMPORTS = (
     "from aws_lambda_powertools import Logger, Metrics\n"
     "from aws_lambda_powertools.event_handler import APIGatewayRestResolver\n"
@@ -82,7 +82,9 @@ def zipped_bytes(root: Path, exclude: tuple[str, ...]) -> tuple[int, int]:
     return files, buffer.tell()
 
 
-def cold_starts(runs: int, endpoint_url: str, powertools: Path | None) -> list[dict[str, float]]:
+def cold_starts(
+    asset: Path, runs: int, endpoint_url: str, powertools: Path | None
+) -> list[dict[str, float]]:
     environment = {
         "PATH": os.environ.get("PATH", ""),
         "AWS_ACCESS_KEY_ID": "bench",
@@ -92,7 +94,7 @@ def cold_starts(runs: int, endpoint_url: str, powertools: Path | None) -> list[d
         "ENDPOINT_NAME": "bench",
         "ALLOWED_ORIGIN": "*",
     }
-    argv = [str(LAMBDA_SOURCE_DIR), str(powertools or ""), POWERTOOLS_IMPORTS if powertools else ""]
+    argv = [str(asset), str(powertools or ""), POWERTOOLS_IMPORTS if powertools else ""]
     results = []
     for _ in range(runs):
         done = subprocess.run(
@@ -119,19 +121,23 @@ def main() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Endpoint)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     endpoint_url = f"http://127.0.0.1:{server.server_address[1]}"
-    files, size = zipped_bytes(LAMBDA_SOURCE_DIR, LAMBDA_ASSET_EXCLUDES)
-    report = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "runs": args.runs,
-        "asset": {"files": files, "zipped_bytes": size},
-        "cold_start_ms": medians(cold_starts(args.runs, endpoint_url, None)),
-    }
-    if args.powertools:
-        files, size = zipped_bytes(args.powertools, ("__pycache__", "*.pyc"))
-        report["powertools"] = {
-            "layer": {"files": files, "zipped_bytes": size},
-            "cold_start_ms": medians(cold_starts(args.runs, endpoint_url, args.powertools)),
+    with tempfile.TemporaryDirectory() as scratch:
+        # The asset as the stacks build it: lambda_src/ with contract/ beside it.
+        asset = build_lambda_asset(Path(scratch) / "lambda")
+        files, size = zipped_bytes(asset, ("__pycache__", "*.pyc"))
+        report = {
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            "runs": args.runs,
+            "asset": {"files": files, "zipped_bytes": size},
+            "cold_start_ms": medians(cold_starts(asset, args.runs, endpoint_url, None)),
         }
+        if args.powertools:
+            files, size = zipped_bytes(args.powertools, ("__pycache__", "*.pyc"))
+            runs = cold_starts(asset, args.runs, endpoint_url, args.powertools)
+            report["powertools"] = {
+                "layer": {"files": files, "zipped_bytes": size},
+                "cold_start_ms": medians(runs),
+            }
     server.shutdown()
     print(json.dumps(report, indent=2))
 

@@ -183,16 +183,22 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @contextmanager
-def local_stack(model: Path, log: BinaryIO) -> Iterator[LocalStack]:
+def local_stack(
+    model: Path, log: BinaryIO, capture_dir: Path | None = None
+) -> Iterator[LocalStack]:
     """``sentiment up --model MODEL`` on free loopback ports, its output in ``log``; stopped after.
 
-    A session of its own: Ctrl+C in the terminal reaches this process alone, which stops the
-    load first and then the stack, instead of the stack under load.
+    The endpoint records its traffic in ``capture_dir`` (all of it, as deployed by default);
+    without one it records nothing. A session of its own: Ctrl+C in the terminal reaches this
+    process alone, which stops the load first and then the stack, instead of the stack under
+    load.
     """
     ports = [free_port() for _ in range(3)]
+    capture = ("--capture-dir", str(capture_dir)) if capture_dir else ("--capture-percent", "0")
     command = [
         *(sys.executable, "-m", "sentiment.cli", "up", "--model", str(model)),
         *("--port", str(ports[0]), "--api-port", str(ports[1]), "--endpoint-port", str(ports[2])),
+        *capture,
     ]
     process = subprocess.Popen(
         command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

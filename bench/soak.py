@@ -60,6 +60,7 @@ from local_api_load import (
 )
 from prepare_speed import DEFAULT_ARCHIVE, machine
 
+from contract.capture import read_records
 from contract.files import MODEL_ARTIFACT
 from contract.limits import MAX_REVIEW_CHARS
 from sentiment import imdb_source
@@ -275,7 +276,11 @@ def warm_up(url: str, bodies: list[bytes | LoadRequest], concurrency: int, secon
 def soak(args: argparse.Namespace, bodies: list[bytes | LoadRequest], log: BinaryIO) -> dict:
     """Warm up, soak, sample; the load, each process's memory and the stack's shutdown."""
     load_before = os.getloadavg()
-    with local_stack(args.model, log) as stack:
+    # The endpoint records its traffic, as deployed by default.
+    with (
+        tempfile.TemporaryDirectory(prefix="soak-capture-") as capture,
+        local_stack(args.model, log, Path(capture)) as stack,
+    ):
         sampler = UsageSampler.of(stack_processes(stack))
         _progress(f"stack up; warming up for {args.warmup_seconds:g} s")
         warmup = warm_up(stack.api_url, bodies, args.concurrency, args.warmup_seconds)
@@ -293,10 +298,15 @@ def soak(args: argparse.Namespace, bodies: list[bytes | LoadRequest], log: Binar
         machine_busy = psutil.cpu_percent()
         generator_cpu = _cpu_seconds(psutil.Process()) - generator_cpu
         _progress("stopping the stack")
+        captured = sum(
+            1 for path in Path(capture).rglob("*.jsonl") for _ in read_records(path.open("rb"))
+        )
     processes = {name: entry.report() for name, entry in sampler.usage.items()}
     return {
         **load,
         "warmup": warmup,
+        # Every answered request of warm-up and soak, recorded by the endpoint.
+        "captured_records": captured,
         "processes": processes,
         "rss_samples": sampler.samples,
         "stack_stopped_cleanly": stack.process.returncode == 0,

@@ -10,8 +10,9 @@ Lambda ← API ← page) and the code depends one way too:
   all read it without starting torch or jsii.
 - ``model/`` (run by SageMaker's containers) and ``lambda_src/`` (run by Lambda) import
   no other layer but this one, and only where it travels with them: train.py builds its
-  argument parser from ``hyperparameters``, and the training source tarball carries this
-  package (``packaging.training_source_members``).
+  argument parser from ``hyperparameters`` (the training source tarball carries this
+  package, ``packaging.training_source_members``), and the prediction Lambda writes the
+  ``capture`` format (so does its asset, ``packaging.lambda_asset_members``).
 - ``stacks`` (the CDK app) and ``sentiment`` (the command line and the local stack) sit
   above them and never import each other. The local stack runs model/'s preprocessing and
   the Lambda's handler in process; the CDK app only ships them as assets.

@@ -1,4 +1,4 @@
-"""Deterministic tarballs: the training source (sourcedir.tar.gz) and the model artifact.
+"""Deterministic tarballs (the training source, the model artifact) and the Lambda asset.
 
 SageMaker's training container downloads `sagemaker_submit_directory` and extracts it
 into /opt/ml/code; the serving container extracts `model.tar.gz` into /opt/ml/model.
@@ -10,6 +10,7 @@ after that hash.
 from __future__ import annotations
 
 import ast
+import fnmatch
 import gzip
 import hashlib
 import os
@@ -20,7 +21,7 @@ import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from contract.layout import MODEL_SOURCE_DIR
+from contract.layout import LAMBDA_ASSET_EXCLUDES, LAMBDA_SOURCE_DIR, MODEL_SOURCE_DIR
 
 _SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 _SKIPPED_DIR_SUFFIXES = (".egg-info",)
@@ -73,21 +74,51 @@ def build_tarball(directory: Path, destination: Path) -> Path:
     return write_tarball(members, destination)
 
 
-def training_source_members(model_dir: Path = MODEL_SOURCE_DIR) -> list[tuple[str, Path]]:
-    """The training source tarball's files: model/ at the root, beside this package as
-    contract/, whose hyperparameter schema train.py builds its parser from."""
+def contract_members() -> list[tuple[str, Path]]:
+    """This package's files, as contract/ in an archive or asset that carries it."""
     package = Path(__file__).resolve().parent
-    members = [(path.relative_to(model_dir).as_posix(), path) for path in source_files(model_dir)]
-    members += [
+    return [
         (f"{package.name}/{path.relative_to(package).as_posix()}", path)
         for path in source_files(package)
     ]
-    return members
+
+
+def training_source_members(model_dir: Path = MODEL_SOURCE_DIR) -> list[tuple[str, Path]]:
+    """The training source tarball's files: model/ at the root, beside this package as
+    contract/, whose hyperparameter schema train.py builds its parser from."""
+    members = [(path.relative_to(model_dir).as_posix(), path) for path in source_files(model_dir)]
+    return members + contract_members()
 
 
 def build_training_source(destination: Path, model_dir: Path = MODEL_SOURCE_DIR) -> Path:
     """sourcedir.tar.gz, as SageMaker's training container extracts it into /opt/ml/code."""
     return write_tarball(training_source_members(model_dir), destination)
+
+
+def lambda_asset_members() -> list[tuple[str, Path]]:
+    """The Lambda functions' code: lambda_src/ at the root (what Lambda puts first on the
+    import path), beside this package as contract/, whose capture format the prediction
+    handler writes."""
+    members = [
+        (path.relative_to(LAMBDA_SOURCE_DIR).as_posix(), path)
+        for path in source_files(LAMBDA_SOURCE_DIR)
+        if not any(
+            fnmatch.fnmatch(part, pattern)
+            for part in path.relative_to(LAMBDA_SOURCE_DIR).parts
+            for pattern in LAMBDA_ASSET_EXCLUDES
+        )
+    ]
+    return members + contract_members()
+
+
+def build_lambda_asset(destination: Path) -> Path:
+    """The Lambda asset's directory, made afresh (CDK hashes and zips what is in it)."""
+    shutil.rmtree(destination, ignore_errors=True)
+    for name, path in lambda_asset_members():
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    return destination
 
 
 def serving_code_files(source_dir: Path, entry_point: str = "inference.py") -> list[str]:

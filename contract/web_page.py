@@ -19,9 +19,15 @@ FRAME_OPTION = "DENY"
 REFERRER_POLICY = "no-referrer"
 
 
-def page_settings(api_url: str) -> dict[str, object]:
-    """The contents of CONFIG_FILE: where the API is, and the review limit it enforces."""
-    return {"apiUrl": api_url, "maxReviewChars": MAX_REVIEW_CHARS}
+def page_settings(api_url: str, capture_retention_days: int | None = None) -> dict[str, object]:
+    """The contents of CONFIG_FILE: where the API is, the review limit it enforces, and for
+    how many days the reviews sent are kept (None: they are not recorded), which the page
+    tells its visitors."""
+    return {
+        "apiUrl": api_url,
+        "maxReviewChars": MAX_REVIEW_CHARS,
+        "captureRetentionDays": capture_retention_days,
+    }
 
 
 def content_security_policy(api_origin: str) -> str:

@@ -52,7 +52,24 @@ async function loadConfig() {
   if (!Number.isInteger(data.maxReviewChars) || data.maxReviewChars < 1) {
     throw new Problem("This page's settings (config.json) do not give the review length limit.");
   }
-  return { apiUrl: new URL(data.apiUrl, document.baseURI).href, maxChars: data.maxReviewChars };
+  // Absent or null when the reviews are not recorded.
+  const days = Number.isInteger(data.captureRetentionDays) && data.captureRetentionDays > 0
+    ? data.captureRetentionDays
+    : null;
+  return {
+    apiUrl: new URL(data.apiUrl, document.baseURI).href,
+    maxChars: data.maxReviewChars,
+    captureDays: days,
+  };
+}
+
+function showCaptureNotice(days) {
+  const notice = document.getElementById("capture-notice");
+  if (days === null) return;
+  notice.textContent = `Reviews sent for scoring are recorded with their verdict, to check how `
+    + `well the model does, and deleted after ${numberFormat.format(days)} `
+    + `${days === 1 ? "day" : "days"}.`;
+  notice.hidden = false;
 }
 
 function reviewState() {
@@ -210,6 +227,7 @@ review.addEventListener("input", refreshForm);
 refreshForm();
 try {
   config = await loadConfig();
+  showCaptureNotice(config.captureDays);
   refreshForm();
 } catch (failure) {
   showError(failure.message);

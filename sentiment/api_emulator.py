@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -35,6 +36,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from contract import api
+from contract.capture import DEFAULT_CAPTURE_PERCENT, DEFAULT_CAPTURE_RETENTION_DAYS
 from lambda_src.prediction.responses import SECURITY_HEADERS
 from sentiment import uvicorn_server
 from sentiment.local_stack import LOCAL_ACCOUNT, LOCAL_REGION
@@ -261,6 +263,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument(
+        "--capture-dir",
+        type=Path,
+        help="have the handler record the endpoint's traffic here, as it does in AWS for a "
+        "serverless endpoint (CAPTURE_DESTINATION)",
+    )
+    parser.add_argument("--capture-percent", type=float, default=DEFAULT_CAPTURE_PERCENT)
+    parser.add_argument(
+        "--capture-retention-days", type=int, default=DEFAULT_CAPTURE_RETENTION_DAYS
+    )
     uvicorn_server.add_limit_arguments(parser, LIMITS)
     args = parser.parse_args(argv)
     uvicorn_server.configure_logging()
@@ -272,6 +284,10 @@ def main(argv: list[str] | None = None) -> None:
         endpoint_name=args.endpoint_name,
         allowed_origin=args.allowed_origin,
     )
+    if args.capture_dir:
+        environment["CAPTURE_DESTINATION"] = str(args.capture_dir.resolve())
+        environment["CAPTURE_PERCENT"] = str(args.capture_percent)
+        environment["CAPTURE_RETENTION_DAYS"] = str(args.capture_retention_days)
     os.environ.clear()
     os.environ.update(environment)
 

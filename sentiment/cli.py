@@ -15,12 +15,14 @@ from pathlib import Path
 # Only what the parsers need: each command imports its own modules (torch, nltk, numpy,
 # httpx...) when it runs, so that `sentiment --help` and `sentiment predict` start at once.
 from contract import hyperparameters
+from contract.capture import CAPTURE_PREFIX, DEFAULT_CAPTURE_PERCENT
 from contract.files import EVALUATION_REPORT_FILE, MANIFEST_FILE, MODEL_ARTIFACT
 from contract.layout import PROJECT_ROOT
 from sentiment import imdb_source, local_stack, training_run
 
 DEFAULT_DATA_DIR = Path("data/prepared")
 DEFAULT_MODEL_DIR = Path("artifacts/model")
+DEFAULT_CAPTURE_DIR = Path("artifacts") / CAPTURE_PREFIX
 DEFAULT_CHECKPOINT_DIR = Path("artifacts/checkpoints")
 DEFAULT_EVALUATION_DIR = Path("artifacts/evaluation")
 
@@ -256,6 +258,26 @@ def _add_up(subcommands: argparse._SubParsersAction) -> None:
         default=local_stack.DEFAULT_ENDPOINT_PORT,
         help="the endpoint emulator's port (%(default)s)",
     )
+    parser.add_argument(
+        "--capture-dir",
+        type=Path,
+        default=DEFAULT_CAPTURE_DIR,
+        help="where the endpoint records what it is asked and answers, as SageMaker data "
+        "capture does (%(default)s)",
+    )
+    parser.add_argument(
+        "--capture-percent",
+        type=float,
+        default=DEFAULT_CAPTURE_PERCENT,
+        help="the share of requests recorded; 0 records none (%(default)s)",
+    )
+    parser.add_argument(
+        "--endpoint-mode",
+        choices=["realtime", "serverless"],
+        default="realtime",
+        help="emulate this kind of endpoint (cdk.json's sentiment:endpointMode): its payload "
+        "limit, and who records the traffic (%(default)s)",
+    )
     parser.set_defaults(run=_run_up)
 
 
@@ -283,6 +305,9 @@ def _run_up(args: argparse.Namespace) -> None:
         port=args.port,
         api_port=args.api_port,
         endpoint_port=args.endpoint_port,
+        capture_dir=args.capture_dir.resolve() if args.capture_percent > 0 else None,
+        capture_percent=args.capture_percent,
+        endpoint_mode=args.endpoint_mode,
     )
     status = local_stack.run(settings)
     if status:

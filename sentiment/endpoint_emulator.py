@@ -11,7 +11,9 @@ Two faces, one model:
   the container answers with an error; an unknown endpoint name is a ``ValidationError``.
 
 The model is served by the artifact's own ``code/inference.py`` and swapped in when a new
-model.tar.gz lands on the watched path (``sentiment.model_slot``).
+model.tar.gz lands on the watched path (``sentiment.model_slot``). With ``--capture-dir`` the
+runtime's successful invocations are recorded there, as a real-time endpoint's data capture
+records them (``contract.capture``).
 """
 
 from __future__ import annotations
@@ -30,11 +32,18 @@ from pathlib import Path
 
 import torch
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from contract.api import ENDPOINT_VARIANT
+from contract.capture import (
+    DEFAULT_CAPTURE_PERCENT,
+    DEFAULT_CAPTURE_RETENTION_DAYS,
+    DirectoryCaptureWriter,
+    TrafficCapture,
+)
 from sentiment import inference_toolkit, uvicorn_server
 from sentiment.local_stack import DEFAULT_ENDPOINT_NAME, LOCAL_ACCOUNT, LOCAL_REGION
 from sentiment.model_slot import ModelSlot
@@ -90,27 +99,49 @@ def payload_too_large(mode: str) -> Response:
 
 
 def create_app(
-    slot: ModelSlot, endpoint_name: str = DEFAULT_ENDPOINT_NAME, mode: str = "realtime"
+    slot: ModelSlot,
+    endpoint_name: str = DEFAULT_ENDPOINT_NAME,
+    mode: str = "realtime",
+    capture: TrafficCapture | None = None,
 ) -> Starlette:
+    """The endpoint's app; ``capture`` records the runtime's successful invocations, as a
+    real-time endpoint's DataCaptureConfig does."""
     # Like the serving container's model server: one inference worker per core, each with one
     # torch thread, and requests beyond that wait their turn.
     workers = os.cpu_count() or 1
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
     limit = MAX_PAYLOAD_BYTES[mode]
 
-    async def answer(request: Request) -> inference_toolkit.ModelResponse | None:
+    def invoke_and_record(
+        body: bytes, headers: Headers, record: bool
+    ) -> inference_toolkit.ModelResponse:
+        """The model's answer; with ``record``, a successful exchange captured in the same
+        worker thread, so that recording costs the request no extra hop."""
+        result = inference_toolkit.invoke(
+            slot.served, body, headers.get("content-type"), headers.get("accept")
+        )
+        if record and capture is not None and result.status == HTTPStatus.OK:
+            try:
+                capture(
+                    request=body,
+                    request_type=headers.get("content-type", ""),
+                    response=result.body,
+                    response_type=result.content_type or "",
+                    inference_id=headers.get("x-amzn-sagemaker-inference-id"),
+                )
+            except Exception:  # the answer matters more than its record
+                _logger.exception("traffic capture failed")
+        return result
+
+    async def answer(
+        request: Request, record: bool = False
+    ) -> inference_toolkit.ModelResponse | None:
         """The model's answer, or None for a payload over the mode's limit (never read whole)."""
         body = await uvicorn_server.read_body(request, limit)
         if body is None:
             return None
-        served = slot.served
         result = await asyncio.get_running_loop().run_in_executor(
-            executor,
-            inference_toolkit.invoke,
-            served,
-            body,
-            request.headers.get("content-type"),
-            request.headers.get("accept"),
+            executor, invoke_and_record, body, request.headers, record
         )
         if result.status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             # The container's log: what the runtime's ModelError message points to.
@@ -134,7 +165,8 @@ def create_app(
                 "ValidationError",
                 {"message": f"Endpoint {name} of account {LOCAL_ACCOUNT} not found."},
             )
-        result = await answer(request)
+        # The runtime's route is the endpoint's front door: what data capture records.
+        result = await answer(request, record=True)
         if result is None:
             return payload_too_large(mode)
         if result.status != HTTPStatus.OK:
@@ -170,6 +202,15 @@ def create_app(
     )
 
 
+def directory_capture(args: argparse.Namespace) -> TrafficCapture | None:
+    if args.capture_dir is None:
+        return None
+    writer = DirectoryCaptureWriter(
+        args.capture_dir, args.endpoint_name, ENDPOINT_VARIANT, args.capture_retention_days
+    )
+    return TrafficCapture(writer.write, args.capture_percent)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m sentiment.endpoint_emulator", description=__doc__.split("\n\n")[0]
@@ -184,8 +225,29 @@ def main(argv: list[str] | None = None) -> None:
         default="realtime",
         help="the payload limit of this endpoint mode (cdk.json's sentiment:endpointMode)",
     )
+    parser.add_argument(
+        "--capture-dir",
+        type=Path,
+        help="record invocations here, as a real-time endpoint's data capture does "
+        "(contract/capture.py); serverless endpoints cannot capture",
+    )
+    parser.add_argument(
+        "--capture-percent",
+        type=float,
+        default=DEFAULT_CAPTURE_PERCENT,
+        help="the share of invocations recorded (default %(default)s)",
+    )
+    parser.add_argument(
+        "--capture-retention-days",
+        type=int,
+        default=DEFAULT_CAPTURE_RETENTION_DAYS,
+        help="records older than this are deleted, as the bucket's lifecycle rule does "
+        "(default %(default)s)",
+    )
     uvicorn_server.add_limit_arguments(parser, uvicorn_server.ConnectionLimits())
     args = parser.parse_args(argv)
+    if args.capture_dir and args.endpoint_mode == "serverless":
+        parser.error("serverless endpoints cannot capture traffic: the Lambda records it")
     uvicorn_server.configure_logging()
     torch.set_num_threads(1)
     try:
@@ -196,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         uvicorn_server.serve(
             uvicorn_server.server_config(
-                create_app(slot, args.endpoint_name, args.endpoint_mode),
+                create_app(slot, args.endpoint_name, args.endpoint_mode, directory_capture(args)),
                 args.host,
                 args.port,
                 uvicorn_server.limits_from(args),

@@ -27,6 +27,7 @@ from pathlib import Path
 import httpx
 
 from contract import api, limits
+from contract.capture import DEFAULT_CAPTURE_PERCENT, DEFAULT_CAPTURE_RETENTION_DAYS
 from sentiment.uvicorn_server import GRACEFUL_SHUTDOWN_SECONDS, LOG_FORMAT
 
 DEFAULT_HOST = "127.0.0.1"
@@ -75,6 +76,17 @@ class StackSettings:
     api_port: int = DEFAULT_API_PORT
     endpoint_port: int = DEFAULT_ENDPOINT_PORT
     endpoint_name: str = DEFAULT_ENDPOINT_NAME
+    # Where the endpoint records its traffic (contract/capture.py); None records nothing.
+    capture_dir: Path | None = None
+    capture_percent: float = DEFAULT_CAPTURE_PERCENT
+    capture_retention_days: int = DEFAULT_CAPTURE_RETENTION_DAYS
+    # cdk.json's sentiment:endpointMode: a serverless endpoint cannot capture, so the
+    # prediction handler records the traffic instead, as in AWS.
+    endpoint_mode: str = "realtime"
+
+    @property
+    def endpoint_captures(self) -> bool:
+        return self.capture_dir is not None and self.endpoint_mode == "realtime"
 
     @property
     def page_url(self) -> str:
@@ -162,6 +174,25 @@ def with_glibc_tunables(environ: Mapping[str, str], tunables: str) -> dict[str, 
     return {**environ, "GLIBC_TUNABLES": tunables} if tunables else dict(environ)
 
 
+def capture_arguments(settings: StackSettings, tier_records: bool) -> list[str]:
+    """How the tier that records the traffic records it: the endpoint emulator, as a real-time
+    endpoint's data capture, or the API emulator's handler, for a serverless endpoint."""
+    if settings.capture_dir is None or not tier_records:
+        return []
+    return [
+        *("--capture-dir", str(settings.capture_dir)),
+        *("--capture-percent", str(settings.capture_percent)),
+        *("--capture-retention-days", str(settings.capture_retention_days)),
+    ]
+
+
+def capture_notice_arguments(settings: StackSettings) -> list[str]:
+    """What the page tells visitors about the recording (nothing when there is none)."""
+    if settings.capture_dir is None:
+        return []
+    return ["--capture-retention-days", str(settings.capture_retention_days)]
+
+
 def tiers(settings: StackSettings) -> list[Tier]:
     """The tiers in start order: each needs the one before it."""
     host = ["--host", settings.host]
@@ -174,6 +205,8 @@ def tiers(settings: StackSettings) -> list[Tier]:
                 *("--model", str(settings.model), "--endpoint-name", settings.endpoint_name),
                 *host,
                 *("--port", str(settings.endpoint_port)),
+                *("--endpoint-mode", settings.endpoint_mode),
+                *capture_arguments(settings, settings.endpoint_captures),
             ],
             ready_url=f"{settings.endpoint_url}/ping",
             start_seconds=ENDPOINT_START_SECONDS,
@@ -187,6 +220,7 @@ def tiers(settings: StackSettings) -> list[Tier]:
                 *("--allowed-origin", page_origin),
                 *host,
                 *("--port", str(settings.api_port)),
+                *capture_arguments(settings, not settings.endpoint_captures),
             ],
             ready_url=settings.api_url,
             ready_method="OPTIONS",
@@ -199,6 +233,7 @@ def tiers(settings: StackSettings) -> list[Tier]:
                 *("--api-url", settings.api_url),
                 *host,
                 *("--port", str(settings.port)),
+                *capture_notice_arguments(settings),
             ],
             ready_url=f"{settings.page_url}config.json",
         ),
@@ -246,11 +281,17 @@ def _supervise(stack: list[Tier], stop: threading.Event) -> None:
 
 
 def _announce(settings: StackSettings) -> None:
+    captured = (
+        f"{settings.capture_percent:g} % of requests, in {settings.capture_dir}"
+        if settings.capture_dir
+        else "nothing"
+    )
     print(
         f"Endpoint emulator  {settings.endpoint_url}  (serving {settings.model}; a new "
         "model.tar.gz there is swapped in)\n"
         f"Prediction API     {settings.api_url}\n"
         f"Web page           {settings.page_url}\n"
+        f"Traffic captured   {captured}\n"
         "Press Ctrl+C to stop.",
         flush=True,
     )

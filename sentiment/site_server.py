@@ -105,8 +105,10 @@ class _SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def create_app(api_url: str, frontend_dir: Path = FRONTEND_DIR) -> ASGIApp:
-    config = web_page.page_settings(api_url)
+def create_app(
+    api_url: str, frontend_dir: Path = FRONTEND_DIR, capture_retention_days: int | None = None
+) -> ASGIApp:
+    config = web_page.page_settings(api_url, capture_retention_days)
 
     async def config_json(_: Request) -> Response:
         return JSONResponse(config)
@@ -128,12 +130,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--frontend", type=Path, default=FRONTEND_DIR)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--capture-retention-days",
+        type=int,
+        help="tell visitors their reviews are recorded and kept this many days",
+    )
     uvicorn_server.add_limit_arguments(parser, LIMITS)
     args = parser.parse_args(argv)
     uvicorn_server.configure_logging()
     uvicorn_server.serve(
         uvicorn_server.server_config(
-            create_app(args.api_url, args.frontend),
+            create_app(args.api_url, args.frontend, args.capture_retention_days),
             args.host,
             args.port,
             uvicorn_server.limits_from(args),

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from contract import hyperparameters
+from contract.capture import DEFAULT_CAPTURE_PERCENT, DEFAULT_CAPTURE_RETENTION_DAYS
 
 CONTEXT_PREFIX = "sentiment:"
 
@@ -108,6 +109,20 @@ class ApiSettings:
 
 
 @dataclass(frozen=True)
+class CaptureSettings:
+    """What the endpoint is asked and answers, recorded under the artifact bucket's capture/."""
+
+    # The share of requests recorded, in whole percent as SageMaker takes it; 0 records none.
+    percent: int = DEFAULT_CAPTURE_PERCENT
+    # Records are deleted this many days after they are written (a lifecycle rule).
+    retention_days: int = DEFAULT_CAPTURE_RETENTION_DAYS
+
+    @property
+    def enabled(self) -> bool:
+        return self.percent > 0
+
+
+@dataclass(frozen=True)
 class SentimentConfig:
     training: TrainingSettings
     endpoint: EndpointSettings
@@ -118,6 +133,7 @@ class SentimentConfig:
     storage_policy: StoragePolicy = StoragePolicy.RETAIN
     log_retention_days: int = 30
     images: PyTorchImages = PyTorchImages()
+    capture: CaptureSettings = CaptureSettings()
 
     @property
     def retains_storage(self) -> bool:
@@ -281,6 +297,12 @@ def load_config(context: Mapping[str, Any], project_root: Path) -> SentimentConf
         ),
     )
     defaults_images = defaults.images
+    capture = CaptureSettings(
+        percent=read.integer("capturePercent", defaults.capture.percent, 0, 100),
+        retention_days=read.integer(
+            "captureRetentionDays", defaults.capture.retention_days, 1, 3650
+        ),
+    )
     config = SentimentConfig(
         name_prefix=name_prefix,
         prepared_data_dir=prepared if prepared.is_absolute() else project_root / prepared,
@@ -299,6 +321,7 @@ def load_config(context: Mapping[str, Any], project_root: Path) -> SentimentConf
         training=training,
         endpoint=endpoint,
         api=api,
+        capture=capture,
     )
     unknown = read.unknown_keys()
     if unknown:

@@ -1,13 +1,15 @@
-"""The project's Python Lambda functions: one code asset (lambda_src/), explicit log groups."""
+"""The project's Python Lambda functions: one code asset (lambda_src/ with contract/), explicit
+log groups."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from contract.layout import LAMBDA_ASSET_EXCLUDES, LAMBDA_SOURCE_DIR
 from stacks.compliance import acknowledge
 from stacks.log_groups import log_group
 
@@ -17,7 +19,8 @@ RUNTIME = lambda_.Runtime.PYTHON_3_12
 
 
 class PythonFunction(Construct):
-    """A handler from lambda_src/ with its own role and a log group with a set retention.
+    """A handler in ``code_dir`` (contract.packaging.build_lambda_asset) with its own role and a
+    log group with a set retention.
 
     The role carries only what the caller grants plus writing to this function's log group,
     instead of the AWS-managed basic-execution policy that may write to any log group.
@@ -29,6 +32,7 @@ class PythonFunction(Construct):
         construct_id: str,
         *,
         handler: str,
+        code_dir: Path,
         description: str,
         log_retention_days: int,
         timeout: Duration,
@@ -54,9 +58,7 @@ class PythonFunction(Construct):
             "Function",
             runtime=RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
-            code=lambda_.Code.from_asset(
-                str(LAMBDA_SOURCE_DIR), exclude=list(LAMBDA_ASSET_EXCLUDES)
-            ),
+            code=lambda_.Code.from_asset(str(code_dir)),
             handler=handler,
             description=description,
             timeout=timeout,

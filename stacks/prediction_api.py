@@ -8,6 +8,8 @@ route and its CORS preflight need the page's domain — so the stack builds the 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aws_cdk import Aws, Duration
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_iam as iam
@@ -21,10 +23,12 @@ from contract.api import (
     PREFLIGHT_MAX_AGE_SECONDS,
     ROUTE,
 )
+from stacks.capture import grant_capture_writes
 from stacks.compliance import acknowledge
-from stacks.config import ApiSettings
+from stacks.config import ApiSettings, CaptureSettings
 from stacks.functions import PythonFunction
 from stacks.log_groups import log_group
+from stacks.shared_buckets import BucketExport
 
 STAGE_NAME = "v1"
 
@@ -103,12 +107,17 @@ class PredictionRoute(Construct):
         endpoint_arn: str,
         allowed_origin: str,
         log_retention_days: int,
+        code_dir: Path,
+        artifacts: BucketExport,
+        capture: CaptureSettings | None = None,
     ) -> None:
+        """``capture``: record the traffic here, for an endpoint that cannot (serverless)."""
         super().__init__(scope, construct_id)
         self.handler = PythonFunction(
             self,
             "Handler",
             handler="prediction.handler.handler",
+            code_dir=code_dir,
             description="Scores a movie review with the SageMaker endpoint",
             log_retention_days=log_retention_days,
             timeout=Duration.seconds(FUNCTION_TIMEOUT_SECONDS),
@@ -121,6 +130,10 @@ class PredictionRoute(Construct):
         self.handler.role.add_to_policy(
             iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn])
         )
+        if capture is not None:
+            destination = grant_capture_writes(self, self.handler.role, artifacts)
+            self.handler.function.add_environment("CAPTURE_DESTINATION", destination)
+            self.handler.function.add_environment("CAPTURE_PERCENT", str(capture.percent))
         self.function = self.handler.function
 
         rest_api = api.rest_api

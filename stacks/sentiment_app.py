@@ -14,7 +14,7 @@ from pathlib import Path
 from aws_cdk import App, CfnOutput, Stack
 from constructs import Construct
 
-from contract.packaging import build_training_source
+from contract.packaging import build_lambda_asset, build_training_source
 from stacks.config import SentimentConfig
 from stacks.fingerprint import directory_sha256
 from stacks.monitoring import ServingMonitoring
@@ -34,6 +34,7 @@ class AppInputs:
     source_tarball: Path
     frontend_dir: Path
     metric_definitions: list[dict[str, str]]
+    lambda_code_dir: Path
 
 
 class FrontendMissing(FileNotFoundError):
@@ -55,6 +56,7 @@ def gather_inputs(
         source_tarball=build_training_source(build_dir / "sourcedir.tar.gz", model_source_dir),
         frontend_dir=frontend_dir,
         metric_definitions=load_metric_definitions(model_source_dir / "metric_definitions.json"),
+        lambda_code_dir=build_lambda_asset(build_dir / "lambda"),
     )
 
 
@@ -68,7 +70,12 @@ class StorageStack(Stack):
             stack_name=f"{config.name_prefix}-storage",
             description="IMDB sentiment: data, model-artifact and access-log buckets",
         )
-        self.storage = Storage(self, "Buckets", retain=config.retains_storage)
+        self.storage = Storage(
+            self,
+            "Buckets",
+            retain=config.retains_storage,
+            capture_retention_days=config.capture.retention_days,
+        )
         self.upload = PreparedDataUpload(self, "PreparedData", bucket=self.storage.data, data=data)
         shared = SharedBuckets.for_prefix(config.name_prefix)
         shared.data.publish(self, "DataBucket", self.storage.data)
@@ -106,6 +113,7 @@ class ModelStack(Stack):
             data=inputs.prepared_data,
             source_tarball=inputs.source_tarball,
             metric_definitions=inputs.metric_definitions,
+            lambda_code_dir=inputs.lambda_code_dir,
         )
         self.endpoint = SentimentEndpoint(
             self,
@@ -114,6 +122,7 @@ class ModelStack(Stack):
             images=config.images,
             artifacts=buckets.artifacts,
             model_data_url=self.training.model_data_url,
+            capture=config.capture,
         )
         # The buckets are imported by export name, and the data must be in S3 before the
         # job reads it.
@@ -134,7 +143,7 @@ class WebStack(Stack):
         config: SentimentConfig,
         storage: StorageStack,
         model: ModelStack,
-        frontend_dir: Path,
+        inputs: AppInputs,
     ) -> None:
         super().__init__(
             scope,
@@ -150,11 +159,14 @@ class WebStack(Stack):
         self.website = Website(
             self,
             "Website",
-            frontend_dir=frontend_dir,
+            frontend_dir=inputs.frontend_dir,
             api_origin=self.api.origin,
             api_url=self.api.predict_url,
             access_logs=SharedBuckets.for_prefix(config.name_prefix).access_logs.bucket(
                 self, "AccessLogBucket"
+            ),
+            capture_retention_days=(
+                config.capture.retention_days if config.capture.enabled else None
             ),
         )
         endpoint = model.endpoint
@@ -166,6 +178,12 @@ class WebStack(Stack):
             endpoint_arn=endpoint.endpoint_arn,
             allowed_origin=self.website.origin,
             log_retention_days=config.log_retention_days,
+            code_dir=inputs.lambda_code_dir,
+            # The endpoint records its own traffic when it can; else the Lambda does.
+            capture=(
+                config.capture if config.capture.enabled and not endpoint.captures_traffic else None
+            ),
+            artifacts=SharedBuckets.for_prefix(config.name_prefix).artifacts,
         )
         self.monitoring = ServingMonitoring(
             self,
@@ -192,7 +210,5 @@ class SentimentStacks:
 def build_stacks(app: App, config: SentimentConfig, inputs: AppInputs) -> SentimentStacks:
     storage = StorageStack(app, "Storage", config=config, data=inputs.prepared_data)
     model = ModelStack(app, "Model", config=config, storage=storage, inputs=inputs)
-    web = WebStack(
-        app, "Web", config=config, storage=storage, model=model, frontend_dir=inputs.frontend_dir
-    )
+    web = WebStack(app, "Web", config=config, storage=storage, model=model, inputs=inputs)
     return SentimentStacks(storage=storage, model=model, web=web)

@@ -19,8 +19,9 @@ from constructs import Construct
 
 from contract import limits
 from contract.api import ENDPOINT_VARIANT
-from stacks.compliance import acknowledge
-from stacks.config import EndpointMode, EndpointSettings, PyTorchImages
+from contract.capture import JSON_CONTENT_TYPES
+from stacks.capture import grant_capture_writes
+from stacks.config import CaptureSettings, EndpointMode, EndpointSettings, PyTorchImages
 from stacks.images import ContainerImage, processor, pytorch_image
 from stacks.permissions import sagemaker_execution_role
 from stacks.shared_buckets import BucketExport
@@ -111,6 +112,24 @@ def production_variant(
     )
 
 
+def data_capture(
+    destination: str, percent: int
+) -> sagemaker.CfnEndpointConfig.DataCaptureConfigProperty:
+    """Requests and answers recorded by SageMaker, JSON kept as text (contract/capture.py)."""
+    return sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
+        enable_capture=True,
+        initial_sampling_percentage=percent,
+        destination_s3_uri=destination,
+        capture_options=[
+            sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode=mode)
+            for mode in ("Input", "Output")
+        ],
+        capture_content_type_header=sagemaker.CfnEndpointConfig.CaptureContentTypeHeaderProperty(
+            json_content_types=list(JSON_CONTENT_TYPES)
+        ),
+    )
+
+
 class SentimentEndpoint(Construct):
     """Serves ``model_data_url`` with the PyTorch inference container."""
 
@@ -123,9 +142,12 @@ class SentimentEndpoint(Construct):
         images: PyTorchImages,
         artifacts: BucketExport,
         model_data_url: str,
+        capture: CaptureSettings,
     ) -> None:
         super().__init__(scope, construct_id)
         realtime = settings.mode is EndpointMode.REALTIME
+        # Serverless endpoints cannot capture: the prediction Lambda records their traffic.
+        self.captures_traffic = realtime and capture.enabled
         image = pytorch_image(
             "inference", images, processor(settings.instance_type) if realtime else "cpu"
         )
@@ -135,7 +157,14 @@ class SentimentEndpoint(Construct):
         model = self._model(image, model_data_url)
         # No explicit name: a changed configuration is a replacement, i.e. a new one.
         self.endpoint_config = sagemaker.CfnEndpointConfig(
-            self, "Config", production_variants=[production_variant(settings, model)]
+            self,
+            "Config",
+            production_variants=[production_variant(settings, model)],
+            data_capture_config=(
+                data_capture(grant_capture_writes(self, self.role, artifacts), capture.percent)
+                if self.captures_traffic
+                else None
+            ),
         )
         self.endpoint = sagemaker.CfnEndpoint(
             self,
@@ -162,16 +191,12 @@ class SentimentEndpoint(Construct):
             log_stream_prefix="",
             metric_namespace="/aws/sagemaker/Endpoints",
         )
-        artifacts_bucket = artifacts.bucket(self, "ArtifactBucket")
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[artifacts_bucket.arn_for_objects(f"{OUTPUT_PREFIX}*")],
-            )
-        )
-        acknowledge(
+        artifacts.grant_objects(
+            self,
+            "ArtifactBucket",
             role,
-            artifacts.objects_finding(f"{OUTPUT_PREFIX}*"),
+            ["s3:GetObject"],
+            f"{OUTPUT_PREFIX}*",
             "Reads the trained model.tar.gz, whose key the training job chooses at run time.",
         )
         # SageMaker reads the rollback alarms' state with the endpoint's role.

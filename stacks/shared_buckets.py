@@ -11,8 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import CfnOutput, Fn, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+
+from stacks.compliance import acknowledge
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,24 @@ class BucketExport:
             bucket_name=Fn.import_value(self._name_export),
             bucket_arn=Fn.import_value(self._arn_export),
         )
+
+    def grant_objects(
+        self,
+        scope: Construct,
+        construct_id: str,
+        role: iam.Role,
+        actions: list[str],
+        key_pattern: str,
+        reason: str,
+    ) -> s3.IBucket:
+        """``actions`` for ``role`` on this bucket's keys matching ``key_pattern``, the
+        wildcard's cdk-nag finding acknowledged with ``reason``; the imported bucket."""
+        bucket = self.bucket(scope, construct_id)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=actions, resources=[bucket.arn_for_objects(key_pattern)])
+        )
+        acknowledge(role, self.objects_finding(key_pattern), reason)
+        return bucket
 
     def objects_finding(self, key_pattern: str) -> str:
         """The cdk-nag finding id of a wildcard over this bucket's keys matching a pattern."""

@@ -10,6 +10,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3_deployment
 from constructs import Construct
 
+from contract.capture import CAPTURE_PREFIX
 from contract.files import MANIFEST_FILE, OPTIONAL_CHANNELS, REQUIRED_CHANNELS
 from stacks.compliance import acknowledge, acknowledge_bucket_deployment
 
@@ -94,7 +95,9 @@ class Storage(Construct):
     and everything in them: trained models and data are never deleted as a side effect.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, retain: bool) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, retain: bool, capture_retention_days: int
+    ) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = s3.Bucket(
             self,
@@ -118,6 +121,14 @@ class Storage(Construct):
         )
         self.artifacts = secure_bucket(
             self, "ModelArtifacts", retain=retain, access_logs=self.access_logs, versioned=True
+        )
+        # Captured traffic holds what visitors typed: kept only as long as configured, and
+        # in a versioned bucket its old versions go the same day.
+        self.artifacts.add_lifecycle_rule(
+            id="ExpireCapturedTraffic",
+            prefix=f"{CAPTURE_PREFIX}/",
+            expiration=Duration.days(capture_retention_days),
+            noncurrent_version_expiration=Duration.days(1),
         )
 
 

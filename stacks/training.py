@@ -126,6 +126,7 @@ class TrainingJob(Construct):
         data: PreparedData,
         source_tarball: Path,
         metric_definitions: list[dict[str, str]],
+        lambda_code_dir: Path,
     ) -> None:
         super().__init__(scope, construct_id)
         settings = config.training
@@ -170,7 +171,7 @@ class TrainingJob(Construct):
             artifacts_url=artifacts_bucket.s3_url_for_object,
             metric_definitions=metric_definitions,
         )
-        provider = self._provider(config)
+        provider = self._provider(config, lambda_code_dir)
         self.resource = CustomResource(
             self,
             "Resource",
@@ -224,9 +225,10 @@ class TrainingJob(Construct):
         for statement in statements:
             self.role.add_to_principal_policy(statement)
 
-    def _provider(self, config: SentimentConfig) -> cr.Provider:
+    def _provider(self, config: SentimentConfig, code_dir: Path) -> cr.Provider:
         settings = config.training
         common = {
+            "code_dir": code_dir,
             "log_retention_days": config.log_retention_days,
             "timeout": Duration.minutes(1),
         }

@@ -41,7 +41,10 @@ class Website(Construct):
         api_origin: str,
         api_url: str,
         access_logs: s3.IBucket,
+        capture_retention_days: int | None = None,
     ) -> None:
+        """``capture_retention_days``: the page tells visitors their reviews are kept so long
+        (None: not recorded)."""
         super().__init__(scope, construct_id)
         # The page is rebuilt from the repository on every deployment: nothing to retain.
         self.bucket = secure_bucket(
@@ -102,7 +105,9 @@ class Website(Construct):
             "Deploy",
             sources=[
                 s3_deployment.Source.asset(str(frontend_dir)),
-                s3_deployment.Source.json_data(CONFIG_FILE, page_settings(api_url)),
+                s3_deployment.Source.json_data(
+                    CONFIG_FILE, page_settings(api_url, capture_retention_days)
+                ),
             ],
             destination_bucket=self.bucket,
             distribution=self.distribution,

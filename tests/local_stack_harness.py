@@ -6,6 +6,7 @@ it logs (all three tiers write to the same pipe) to wait for events such as a mo
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -80,6 +81,7 @@ class RunningStack:
     page_url: str
     api_url: str
     endpoint_url: str
+    capture_dir: Path
     lines: list[str] = field(default_factory=list)
     _changed: threading.Condition = field(default_factory=threading.Condition)
 
@@ -173,6 +175,7 @@ def start_stack(
     *,
     cwd: Path = PROJECT_ROOT,
     start_seconds: float = STACK_START_SECONDS,
+    arguments: tuple[str, ...] = (),
 ) -> RunningStack:
     """`sentiment up [--model MODEL]` on free loopback ports, once it announces the page.
 
@@ -180,11 +183,16 @@ def start_stack(
     `cwd` first.
     """
     ports = [free_port() for _ in range(3)]
+    # Each stack records its traffic apart, never into the checkout's artifacts/.
+    capture_dir = Path(tempfile.mkdtemp(prefix="sentiment-capture-"))
+    atexit.register(shutil.rmtree, capture_dir, ignore_errors=True)
     command = [
         *(sys.executable, "-m", "sentiment.cli", "up"),
         *(() if model is None else ("--model", str(model))),
         *("--port", str(ports[0]), "--api-port", str(ports[1])),
         *("--endpoint-port", str(ports[2])),
+        *("--capture-dir", str(capture_dir)),
+        *arguments,
     ]
     process = subprocess.Popen(
         command,
@@ -201,6 +209,7 @@ def start_stack(
         page_url=f"http://127.0.0.1:{ports[0]}/",
         api_url=f"http://127.0.0.1:{ports[1]}/predict",
         endpoint_url=f"http://127.0.0.1:{ports[2]}",
+        capture_dir=capture_dir,
     )
     threading.Thread(target=stack._read, daemon=True).start()
     try:

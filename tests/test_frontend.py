@@ -477,6 +477,26 @@ def test_settings_without_the_review_limit_are_reported(open_page: Any) -> None:
     assert page.locator("#submit").is_disabled()
 
 
+@pytest.mark.parametrize("days", [30, 1, None])
+def test_visitors_are_told_that_their_reviews_are_recorded_and_for_how_long(
+    open_page: Any, days: int | None
+) -> None:
+    page = open_page(captureRetentionDays=days).page
+    page.wait_for_selector("#submit:not([aria-disabled='true'])")
+    page.wait_for_selector("#review-count:has-text('/ ')")  # config.json read
+
+    notice = page.locator("#capture-notice")
+    if days is None:
+        assert notice.is_hidden()
+    else:
+        assert notice.is_visible()
+        unit = "day" if days == 1 else "days"
+        assert notice.text_content() == (
+            "Reviews sent for scoring are recorded with their verdict, to check how well the "
+            f"model does, and deleted after {days} {unit}."
+        )
+
+
 def test_phone_layout_fits_the_screen(open_page: Any) -> None:
     opened = open_page(viewport={"width": 390, "height": 844})
     page = opened.page

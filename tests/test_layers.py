@@ -2,8 +2,9 @@
 
 - contract: the standard library only;
 - model/ runs in SageMaker's containers and lambda_src/ in Lambda: neither imports another
-  layer of the project, except that model/'s training entry point reads the contract (the
-  hyperparameter schema), which travels in its source tarball (contract.packaging);
+  layer of the project but the contract, and only where it travels with them: model/'s
+  training entry point reads the hyperparameter schema from the source tarball, the
+  prediction Lambda the capture format from its asset (contract.packaging);
 - stacks (the CDK app, with app.py) and sentiment (the local stack) never import each other.
   The local stack runs model/'s preprocessing and lambda_src/'s handler in process; the CDK
   app only ships them as assets.
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
@@ -28,8 +30,9 @@ ALLOWED = {
     "app.py": {"contract", "stacks"},
     "sentiment": {"contract", "sentiment", "lambda_src", *MODEL_MODULES},
     "model": {"contract", *MODEL_MODULES},
-    # Lambda runs lambda_src/ as its root: its modules reach each other by relative imports.
-    "lambda_src": set(),
+    # Lambda runs lambda_src/ as its root, with contract/ beside it (packaging.
+    # lambda_asset_members); its own modules reach each other by relative imports.
+    "lambda_src": {"contract"},
 }
 
 
@@ -86,44 +89,42 @@ def test_the_scan_sees_every_kind_of_import(tmp_path: Path) -> None:
 def test_every_lambda_handler_imports_from_its_asset_alone() -> None:
     """Each function's Handler, imported as Lambda imports it: the asset root first on the path.
 
-    boto3 comes with the runtime; anything else the project has installed must not be needed.
+    boto3 comes with the runtime; nothing of the checkout (an editable install puts it on the
+    path) may be needed: every project module must come from the asset.
     """
-    from contract.layout import LAMBDA_SOURCE_DIR
     from stacks.functions import PythonFunction
     from tests.cdk_stacks import synthesized
 
+    app = synthesized()
     handlers = {
         construct.function.node.default_child.handler
-        for construct in synthesized().app.node.find_all()
+        for construct in app.app.node.find_all()
         if isinstance(construct, PythonFunction)
     }
     probe = """
 import importlib, sys
-blocked = {"contract", "sentiment", "stacks", "lambda_src"}
-# The project's own folders leave the path (an editable install puts them there).
-project = sys.argv.pop(2)
-sys.path = [sys.argv[1]] + [p for p in sys.path if p.rstrip("/") not in (project, "")]
-for name in list(sys.modules):
-    if name.split(".")[0] in blocked:
-        del sys.modules[name]
-for handler in sys.argv[2:]:
+asset, project, handlers = sys.argv[1], sys.argv[2], sys.argv[3:]
+sys.path = [asset] + [p for p in sys.path if p.rstrip("/") not in (project, "")]
+for handler in handlers:
     module, _, function = handler.rpartition(".")
     loaded = importlib.import_module(module)
-    assert loaded.__file__.startswith(sys.argv[1]), loaded.__file__
+    assert loaded.__file__.startswith(asset), loaded.__file__
     assert callable(getattr(loaded, function)), handler
-    leaked = sorted(n for n in sys.modules if n.split(".")[0] in blocked)
-    assert not leaked, (handler, leaked)
-print(len(sys.argv) - 2)
+checkout = sorted(
+    name for name, module in sys.modules.items()
+    if (getattr(module, "__file__", None) or "").startswith(project + "/")
+    and "/site-packages/" not in module.__file__
+)
+assert not checkout, checkout
+print(len(handlers))
 """
-    import subprocess
-
     done = subprocess.run(
         [
             sys.executable,
             "-I",
             "-c",
             probe,
-            str(LAMBDA_SOURCE_DIR),
+            str(app.workdir / "build" / "lambda"),
             str(PROJECT_ROOT),
             *sorted(handlers),
         ],

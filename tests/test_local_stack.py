@@ -40,6 +40,8 @@ from local_stack_harness import (
     train_tiny_model,
 )
 
+from contract.api import ENDPOINT_VARIANT
+from contract.capture import DEFAULT_CAPTURE_RETENTION_DAYS, decoded, read_records
 from contract.layout import PROJECT_ROOT
 from contract.limits import MAX_REVIEW_CHARS
 from contract.packaging import file_sha256
@@ -159,7 +161,13 @@ def test_up_without_a_model_prepares_the_data_and_trains_one_first(
     assert "preparing the data and training one first" in stack.log_since(0)
     assert prepared and model_served
     assert response.status_code == 200
-    assert set(response.json()) == {"sentiment", "score", "low_confidence", "model_version"}
+    assert set(response.json()) == {
+        "sentiment",
+        "score",
+        "low_confidence",
+        "model_version",
+        "prediction_id",
+    }
     assert status == 0
 
 
@@ -183,9 +191,59 @@ def test_a_review_is_scored_by_the_served_model(
         "low_confidence": expected["low_confidence"],
         # The same files answer as the same version in process and behind the API.
         "model_version": expected["model_version"],
+        # API Gateway's request id names the prediction.
+        "prediction_id": response.headers["x-amzn-requestid"],
     }
     assert response.headers["access-control-allow-origin"] == first_model.page_url.rstrip("/")
-    assert response.headers["x-amzn-requestid"]
+
+
+def captured_exchanges(stack: RunningStack, reviews: list[str]) -> list[tuple[dict, dict]]:
+    """Each review sent through the API, with its answer and the record captured of it."""
+    answers = []
+    for review in reviews:
+        response = post_review(stack.api_url, review)
+        assert response.status_code == 200
+        answers.append(response.json())
+    records = {
+        record["eventMetadata"].get("inferenceId"): record
+        for path in stack.capture_dir.rglob("*.jsonl")
+        for record in read_records(path.open("rb"))
+    }
+    (path, *_) = stack.capture_dir.rglob("*.jsonl")
+    assert path.relative_to(stack.capture_dir).parts[:2] == (
+        DEFAULT_ENDPOINT_NAME,
+        ENDPOINT_VARIANT,
+    )
+    return [(answer, records[answer["prediction_id"]]) for answer in answers]
+
+
+CAPTURED_REVIEWS = ["An awful, boring film.", "Wonderful and brilliant.", "Zzyzx qwerty."]
+
+
+def assert_recorded(exchanges: list[tuple[dict, dict]]) -> None:
+    for review, (answer, record) in zip(CAPTURED_REVIEWS, exchanges, strict=True):
+        data = record["captureData"]
+        assert json.loads(decoded(data["endpointInput"])) == {"review": review}
+        output = json.loads(decoded(data["endpointOutput"]))
+        assert output == {k: v for k, v in answer.items() if k != "prediction_id"}
+        assert data["endpointInput"]["encoding"] == data["endpointOutput"]["encoding"] == "JSON"
+
+
+def test_the_endpoint_records_each_exchange_by_the_prediction_id_the_caller_got(
+    first_model: RunningStack,
+) -> None:
+    assert_recorded(captured_exchanges(first_model, CAPTURED_REVIEWS))
+
+
+def test_for_a_serverless_endpoint_the_handler_records_the_same_records(
+    models: dict[str, Path],
+) -> None:
+    stack = start_stack(models["first"], arguments=("--endpoint-mode", "serverless"))
+    try:
+        exchanges = captured_exchanges(stack, CAPTURED_REVIEWS)
+    finally:
+        assert stack.stop() == 0
+    assert_recorded(exchanges)
 
 
 @pytest.mark.parametrize(
@@ -323,7 +381,12 @@ def test_the_page_is_served_with_the_deployed_security_headers(stack: RunningSta
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["x-content-type-options"] == "nosniff"
     assert page.headers["referrer-policy"] == "no-referrer"
-    assert config.json() == {"apiUrl": stack.api_url, "maxReviewChars": MAX_REVIEW_CHARS}
+    assert config.json() == {
+        "apiUrl": stack.api_url,
+        "maxReviewChars": MAX_REVIEW_CHARS,
+        # The endpoint records the traffic: the page says for how long it is kept.
+        "captureRetentionDays": DEFAULT_CAPTURE_RETENTION_DAYS,
+    }
     assert config.headers["content-security-policy"] == page.headers["content-security-policy"]
 
 

@@ -30,7 +30,8 @@ from botocore.exceptions import (
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from lambda_src.prediction import endpoint
+from contract.capture import decoded, read_records
+from lambda_src.prediction import capture, endpoint
 from lambda_src.prediction import handler as entry_point
 from lambda_src.prediction.settings import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -44,6 +45,7 @@ ENDPOINT = "imdb-sentiment-endpoint"
 SITE = "https://d111111abcdef8.cloudfront.net"
 OPENAPI = json.loads((Path(endpoint.__file__).parent.parent / "openapi.json").read_text())
 CONTEXT = SimpleNamespace(aws_request_id="lambda-request-1")
+API_REQUEST_ID = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
 
 
 @pytest.fixture(autouse=True)
@@ -58,6 +60,9 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("MAX_REVIEW_CHARS", "SAGEMAKER_CONNECT_TIMEOUT", "SAGEMAKER_READ_TIMEOUT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("SAGEMAKER_MAX_ATTEMPTS", raising=False)
+    for name in ("CAPTURE_DESTINATION", "CAPTURE_PERCENT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(capture, "_captures", {})
     # Every test gets the client a fresh container would create from its environment.
     monkeypatch.setattr(endpoint, "_client", None)
 
@@ -99,12 +104,22 @@ def event(
         "headers": {"Content-Type": content_type} if content_type is not None else None,
         "body": body,
         "isBase64Encoded": base64_encoded,
-        "requestContext": {"requestId": "api-request-1", "stage": "prod"},
+        "requestContext": {"requestId": API_REQUEST_ID, "stage": "prod"},
     }
 
 
 def review_event(review: str) -> dict[str, Any]:
     return event(json.dumps({"review": review}))
+
+
+class Kept:
+    """Matches any parameter, keeping what it was compared with."""
+
+    value: Any = None
+
+    def __eq__(self, other: object) -> bool:
+        self.value = other
+        return True
 
 
 class JsonBody:
@@ -129,6 +144,7 @@ def expect_invocation(stub: Stubber, review: str, answer: bytes) -> None:
             "ContentType": "application/json",
             "Accept": "application/json",
             "Body": JsonBody({"review": review}),
+            "InferenceId": API_REQUEST_ID,
         },
     )
 
@@ -147,6 +163,8 @@ def call(request: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
     if status == 200:
         verdict = OPENAPI["components"]["schemas"]["Verdict"]
         assert set(verdict["required"]) <= set(body) <= set(verdict["properties"])
+        # The id to give feedback by: API Gateway's request id, sent to the endpoint too.
+        assert body.pop("prediction_id") == request["requestContext"]["requestId"]
         assert body["sentiment"] in ("positive", "negative")
         assert 0.0 <= body["score"] <= 1.0
         assert isinstance(body.get("low_confidence", False), bool)
@@ -530,6 +548,86 @@ def test_transport_failures_are_retried_once_then_mapped(
     assert len(attempts) == DEFAULT_MAX_ATTEMPTS
 
 
+# --- captured traffic (for a serverless endpoint, which cannot capture its own) -------------
+
+VERDICT = b'{"sentiment": "positive", "score": 0.93, "model_version": "3f9c2a71d04b8e65"}'
+
+
+def capture_client(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The S3 client the function's capture writes with, made as a cold container makes it."""
+    monkeypatch.setenv("CAPTURE_DESTINATION", "s3://imdb-artifacts/capture")
+    return capture.traffic_capture(load_settings(os.environ))._write.__self__.client
+
+
+def test_a_serverless_endpoints_traffic_is_recorded_one_s3_object_each(
+    stub: Stubber, monkeypatch: pytest.MonkeyPatch, log_lines: io.StringIO
+) -> None:
+    s3 = capture_client(monkeypatch)
+    key, body = Kept(), Kept()
+    expect_invocation(stub, "A superb film.", VERDICT)
+
+    with Stubber(s3) as s3_stub:
+        s3_stub.add_response(
+            "put_object",
+            {},
+            {
+                "Bucket": "imdb-artifacts",
+                "Key": key,
+                "Body": body,
+                "ContentType": "application/jsonl",
+            },
+        )
+        assert call(review_event("A superb film."))[0] == 200
+        s3_stub.assert_no_pending_responses()
+
+    assert key.value.startswith(f"capture/{ENDPOINT}/AllTraffic/")
+    (record,) = read_records([body.value])
+    assert record["eventMetadata"]["inferenceId"] == API_REQUEST_ID
+    data = record["captureData"]
+    assert json.loads(decoded(data["endpointInput"])) == {"review": "A superb film."}
+    assert decoded(data["endpointOutput"]) == VERDICT
+    entry = json.loads(log_lines.getvalue())
+    assert entry["captured"] is True and entry["capture_ms"] >= 0
+
+
+def test_a_failed_record_costs_the_record_not_the_answer(
+    stub: Stubber, monkeypatch: pytest.MonkeyPatch, log_lines: io.StringIO
+) -> None:
+    s3 = capture_client(monkeypatch)
+    expect_invocation(stub, "A superb film.", VERDICT)
+
+    with Stubber(s3) as s3_stub:
+        s3_stub.add_client_error("put_object", "AccessDenied", http_status_code=403)
+        status, _, body = call(review_event("A superb film."))
+
+    assert (status, body["sentiment"]) == (200, "positive")
+    entry = json.loads(log_lines.getvalue())
+    assert (entry["captured"], entry["capture_error"]) == (False, "AccessDenied")
+
+
+def test_on_a_developers_machine_the_records_go_to_a_directory(
+    stub: Stubber, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CAPTURE_DESTINATION", str(tmp_path))
+    expect_invocation(stub, "A superb film.", VERDICT)
+
+    assert call(review_event("A superb film."))[0] == 200
+
+    (path,) = tmp_path.rglob("*.jsonl")
+    assert path.relative_to(tmp_path).parts[:2] == (ENDPOINT, "AllTraffic")
+    (record,) = read_records(path.open("rb"))
+    assert record["eventMetadata"]["inferenceId"] == API_REQUEST_ID
+
+
+def test_the_configured_share_is_what_the_capture_draws_against(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CAPTURE_DESTINATION", str(tmp_path))
+    monkeypatch.setenv("CAPTURE_PERCENT", "12.5")
+
+    assert capture.traffic_capture(load_settings(os.environ)).percent == 12.5
+
+
 # --- configuration and our own faults -------------------------------------------------------
 
 
@@ -569,6 +667,8 @@ def test_client_honours_the_endpoint_url_environment_variable(
         ("MAX_REVIEW_CHARS", "lots"),
         ("MAX_REVIEW_CHARS", "0"),
         ("SAGEMAKER_READ_TIMEOUT", "-1"),
+        ("CAPTURE_DESTINATION", "imdb-artifacts/capture"),
+        ("CAPTURE_PERCENT", "150"),
     ],
 )
 def test_broken_configuration_is_an_opaque_internal_error(
@@ -589,7 +689,7 @@ def test_our_own_bug_is_logged_but_never_shown(
     def broken(*_: Any) -> None:
         raise KeyError("internal detail")
 
-    monkeypatch.setattr(entry_point, "predict", broken)
+    monkeypatch.setattr(entry_point, "invoke", broken)
 
     status, headers, body = call(review_event("Fine."))
 
@@ -617,7 +717,7 @@ def test_each_request_logs_one_json_line_with_ids_and_no_review_text(
     assert len(lines) == 1
     entry = json.loads(lines[0])
     assert entry["aws_request_id"] == "lambda-request-1"
-    assert entry["api_request_id"] == "api-request-1"
+    assert entry["api_request_id"] == API_REQUEST_ID
     assert entry["status"] == 200
     assert entry["review_chars"] == len(SECRET_REVIEW)
     assert entry["latency_ms"] >= entry["model_ms"] >= 0

@@ -104,6 +104,9 @@ def test_endpoint_name_follows_the_prefix_unless_set() -> None:
         ({"sentiment:hyperparameters": {"dropout": 1}}, "'dropout': must be below 1"),
         ({"sentiment:hyperparameters": "[1, 2]"}, "object"),
         ({"sentiment:apiBurstLimit": True}, "integer"),
+        ({"sentiment:capturePercent": 101}, "capturePercent.*from 0 to 100"),
+        ({"sentiment:capturePercent": 12.5}, "capturePercent.*integer"),
+        ({"sentiment:captureRetentionDays": 0}, "captureRetentionDays.*from 1 to 3650"),
         ({"sentiment:endpointModes": "serverless"}, "unknown context keys"),
     ],
 )

@@ -11,6 +11,7 @@ import json
 import math
 import re
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -20,6 +21,8 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from .errors import ApiError
 from .settings import Settings
+
+JSON = "application/json"
 
 # The model's own message is passed on when it rejects a review; cap what a caller gets to see.
 _MAX_MESSAGE_CHARS = 300
@@ -139,7 +142,7 @@ def _client_error(error: ClientError) -> ApiError:
     return ApiError(502, "upstream_error", "The model service failed; try again later.")
 
 
-def _verdict(payload: bytes) -> dict[str, Any]:
+def read_verdict(payload: bytes) -> dict[str, Any]:
     """The endpoint's answer, checked: sentiment, score, the optional low_confidence and
     model_version, no more."""
     document = _json_object(payload)
@@ -168,14 +171,28 @@ def _verdict(payload: bytes) -> dict[str, Any]:
     raise ApiError(502, "invalid_model_response", "The model gave an answer we cannot read.")
 
 
-def predict(client: Any, endpoint_name: str, review: str) -> dict[str, Any]:
-    """Score one review on the endpoint, mapping every AWS failure to an ``ApiError``."""
+@dataclass(frozen=True)
+class Exchange:
+    """What was sent to the endpoint and what it answered: what a capture record holds."""
+
+    request: bytes
+    response: bytes
+    response_type: str
+
+
+def invoke(client: Any, endpoint_name: str, review: str, inference_id: str) -> Exchange:
+    """Score one review on the endpoint, mapping every AWS failure to an ``ApiError``.
+
+    ``inference_id`` goes with the request, so the endpoint's own data capture records it.
+    """
+    request = json.dumps({"review": review}).encode("utf-8")
     try:
         response = client.invoke_endpoint(
             EndpointName=endpoint_name,
-            ContentType="application/json",
-            Accept="application/json",
-            Body=json.dumps({"review": review}).encode("utf-8"),
+            ContentType=JSON,
+            Accept=JSON,
+            Body=request,
+            InferenceId=inference_id,
         )
         payload = response["Body"].read()
     except ClientError as error:
@@ -193,7 +210,7 @@ def predict(client: Any, endpoint_name: str, review: str) -> dict[str, Any]:
         raise ApiError(
             502, "upstream_error", "The connection to the model broke; try again."
         ) from error
-    return _verdict(payload)
+    return Exchange(request, payload, response.get("ContentType", JSON))
 
 
 def failure_fields(error: BaseException) -> dict[str, Any]:

@@ -7,6 +7,12 @@ Environment:
     MAX_REVIEW_CHARS    longest accepted review in characters (default 20000)
     SAGEMAKER_CONNECT_TIMEOUT, SAGEMAKER_READ_TIMEOUT   seconds (defaults 2 and 8)
     SAGEMAKER_MAX_ATTEMPTS                              tries per request, retries included (2)
+    CAPTURE_DESTINATION where to record what the endpoint is asked and answers, when it cannot
+                        record it itself (a serverless endpoint): ``s3://bucket/prefix``, or
+                        an absolute directory on a developer's machine; unset records nothing
+    CAPTURE_PERCENT     the share of requests recorded (default 100)
+    CAPTURE_RETENTION_DAYS  for a directory destination: older records are deleted (in S3
+                        the bucket's lifecycle rule does it)
 ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` is honoured by boto3 itself; the local stack uses it to
 point the client at the endpoint emulator.
 """
@@ -17,6 +23,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from contract.capture import DEFAULT_CAPTURE_PERCENT
 
 from .errors import ConfigurationError
 
@@ -31,6 +39,7 @@ DEFAULT_READ_TIMEOUT = 8.0
 DEFAULT_MAX_ATTEMPTS = 2
 
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+_S3_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$")
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,9 @@ class Settings:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    capture_destination: str = ""
+    capture_percent: float = DEFAULT_CAPTURE_PERCENT
+    capture_retention_days: int | None = None
 
 
 def _positive_number(environ: Mapping[str, str], name: str, default: float, kind: type) -> Any:
@@ -79,4 +91,28 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             environ, "SAGEMAKER_READ_TIMEOUT", DEFAULT_READ_TIMEOUT, float
         ),
         max_attempts=_positive_number(environ, "SAGEMAKER_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS, int),
+        capture_destination=_capture_destination(environ),
+        capture_percent=_capture_percent(environ),
+        capture_retention_days=(
+            _positive_number(environ, "CAPTURE_RETENTION_DAYS", 0, int)
+            if environ.get("CAPTURE_RETENTION_DAYS", "").strip()
+            else None
+        ),
     )
+
+
+def _capture_destination(environ: Mapping[str, str]) -> str:
+    destination = environ.get("CAPTURE_DESTINATION", "").strip()
+    if destination and not (_S3_URL.match(destination) or destination.startswith("/")):
+        raise ConfigurationError(
+            "CAPTURE_DESTINATION must be s3://bucket/prefix or an absolute directory, "
+            f"not {destination!r}"
+        )
+    return destination
+
+
+def _capture_percent(environ: Mapping[str, str]) -> float:
+    percent = _positive_number(environ, "CAPTURE_PERCENT", DEFAULT_CAPTURE_PERCENT, float)
+    if percent > 100:
+        raise ConfigurationError(f"CAPTURE_PERCENT must be at most 100, not {percent:g}")
+    return percent
