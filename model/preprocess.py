@@ -72,6 +72,9 @@ _SCOPE_ENDS = frozenset({".", ",", "!", "?", ";", ":", "(", ")", "but"})
 _CONTRASTS_BEFORE = frozenset({"but"})
 _CONCESSIONS = frozenset({"although", "though"})
 _SENTENCE_ENDS = frozenset({".", "!", "?", ";", ":", "(", ")"})
+# Built once: the contrast rule tests every short review's pieces against them.
+_CONTRAST_WORDS = _CONTRASTS_BEFORE | _CONCESSIONS
+_CLAUSE_STARTS = _SENTENCE_ENDS | _CONTRASTS_BEFORE
 _CLAUSE_ENDS = _SENTENCE_ENDS | {","}
 # Anchored on the apostrophe, so the search skips along the text quickly.
 _CONTRACTED_NOT = re.compile(r"n['\u2019]t(?![a-z0-9])")
@@ -325,7 +328,7 @@ class Tokenizer:
         tokens = self._tokens_of(pieces)
         if not self._negations.isdisjoint(pieces):
             self._mark_negation_scopes(pieces, tokens)
-        if not (_CONTRASTS_BEFORE | _CONCESSIONS).isdisjoint(pieces):
+        if not _CONTRAST_WORDS.isdisjoint(pieces):
             self._drop_overridden_clauses(pieces, tokens)
         return list(filter(None, tokens))
 
@@ -345,7 +348,7 @@ class Tokenizer:
         for index, piece in enumerate(pieces):
             if piece in _CONTRASTS_BEFORE:
                 start = index - 1
-                while start >= 0 and pieces[start] not in _SENTENCE_ENDS | _CONTRASTS_BEFORE:
+                while start >= 0 and pieces[start] not in _CLAUSE_STARTS:
                     tokens[start] = ""
                     start -= 1
             elif piece in _CONCESSIONS:
