@@ -18,8 +18,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from cdk_stacks import synthesized
 
 from contract.layout import PROJECT_ROOT
+from stacks.functions import PythonFunction
 
 PROJECT_PACKAGES = {"contract", "sentiment", "stacks", "lambda_src"}
 MODEL_MODULES = {path.stem for path in (PROJECT_ROOT / "model").glob("*.py")}
@@ -92,9 +94,6 @@ def test_every_lambda_handler_imports_from_its_asset_alone() -> None:
     boto3 comes with the runtime; nothing of the checkout (an editable install puts it on the
     path) may be needed: every project module must come from the asset.
     """
-    from stacks.functions import PythonFunction
-    from tests.cdk_stacks import synthesized
-
     app = synthesized()
     handlers = {
         construct.function.node.default_child.handler
