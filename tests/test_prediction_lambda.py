@@ -238,6 +238,11 @@ def test_an_answer_without_the_flag_from_an_older_model_is_passed_on_without_it(
     assert json.loads(log_lines.getvalue())["low_confidence"] is None
 
 
+def test_the_version_rule_is_the_one_the_openapi_document_states() -> None:
+    schema = OPENAPI["components"]["schemas"]["Verdict"]["properties"]["model_version"]
+    assert schema["pattern"] == endpoint._MODEL_VERSION.pattern
+
+
 def test_the_models_version_is_passed_on_and_logged(stub: Stubber, log_lines: io.StringIO) -> None:
     answer = {
         "sentiment": "positive",

@@ -21,7 +21,8 @@ from contract.capture import DirectoryCaptureWriter, TrafficCapture, capture_key
 
 from .settings import Settings
 
-_captures: dict[tuple[str, str, float], TrafficCapture] = {}
+# One per distinct environment (in Lambda: one per container).
+_captures: dict[Settings, TrafficCapture] = {}
 _lock = threading.Lock()
 
 
@@ -68,8 +69,7 @@ def traffic_capture(settings: Settings) -> TrafficCapture | None:
     nothing."""
     if not settings.capture_destination:
         return None
-    key = (settings.capture_destination, settings.endpoint_name, settings.capture_percent)
     with _lock:
-        if key not in _captures:
-            _captures[key] = TrafficCapture(_writer(settings).write, settings.capture_percent)
-        return _captures[key]
+        if settings not in _captures:
+            _captures[settings] = TrafficCapture(_writer(settings).write, settings.capture_percent)
+        return _captures[settings]
