@@ -1,12 +1,13 @@
 """The prediction API's shape, which the CDK app deploys and the local stack emulates.
 
 API Gateway answers the CORS preflight itself (a mock integration) and refuses every
-method but POST on the route before the Lambda runs, so the handler sees only POSTs; the
+method but POST on a route before the Lambda runs, so the handlers see only POSTs; the
 API emulator answers the same way from these values.
 """
 
-# The one resource: POST /predict.
+# The two resources, each POST only: a verdict on a review, and feedback on a verdict.
 ROUTE = "predict"
+FEEDBACK_ROUTE = "feedback"
 PREFLIGHT_ALLOWED_METHODS = ("POST",)
 PREFLIGHT_ALLOWED_HEADERS = ("Content-Type",)
 PREFLIGHT_MAX_AGE_SECONDS = 3600

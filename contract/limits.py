@@ -11,6 +11,9 @@ fallbacks, the page, lambda_src/openapi.json) to the values here.
 MAX_REVIEW_CHARS = 20_000
 # The environment variable the inference handlers and the Lambda read it from.
 MAX_REVIEW_CHARS_ENV = "MAX_REVIEW_CHARS"
+# The largest feedback body, in bytes: an id and a label, with room for spacing and escapes.
+# Only the feedback Lambda enforces it, so it travels in the Lambda's asset (contract/).
+MAX_FEEDBACK_BYTES = 1024
 
 
 def runtime_environment() -> dict[str, str]:

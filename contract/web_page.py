@@ -19,14 +19,17 @@ FRAME_OPTION = "DENY"
 REFERRER_POLICY = "no-referrer"
 
 
-def page_settings(api_url: str, capture_retention_days: int | None = None) -> dict[str, object]:
-    """The contents of CONFIG_FILE: where the API is, the review limit it enforces, and for
-    how many days the reviews sent are kept (None: they are not recorded), which the page
-    tells its visitors."""
+def page_settings(
+    api_url: str, capture_retention_days: int | None = None, feedback_url: str | None = None
+) -> dict[str, object]:
+    """The contents of CONFIG_FILE: where the API is, the review limit it enforces, for how
+    many days the reviews sent are kept (None: they are not recorded), which the page tells
+    its visitors, and where feedback on a verdict goes (None: the page asks for none)."""
     return {
         "apiUrl": api_url,
         "maxReviewChars": MAX_REVIEW_CHARS,
         "captureRetentionDays": capture_retention_days,
+        "feedbackUrl": feedback_url,
     }
 
 

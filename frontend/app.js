@@ -19,12 +19,23 @@ const confidenceValue = document.getElementById("confidence-value");
 const confidenceBar = document.getElementById("confidence-bar");
 const excerpt = document.getElementById("excerpt");
 const error = document.getElementById("error");
+const feedback = document.getElementById("feedback");
+const feedbackQuestion = document.getElementById("feedback-question");
+const feedbackChoices = document.getElementById("feedback-choices");
+const feedbackButtons = [
+  document.getElementById("feedback-first"),
+  document.getElementById("feedback-second"),
+];
+const feedbackStatus = document.getElementById("feedback-status");
+const feedbackUndo = document.getElementById("feedback-undo");
 
 const numberFormat = new Intl.NumberFormat("en");
 
 let config = null;
 let busy = false;
 let wasTooLong = false;
+// The verdict feedback would be about: its prediction id, and whether feedback is on record.
+let asked = null;
 
 /** A failure worth telling the user about, in words they can act on. */
 class Problem extends Error {}
@@ -56,10 +67,15 @@ async function loadConfig() {
   const days = Number.isInteger(data.captureRetentionDays) && data.captureRetentionDays > 0
     ? data.captureRetentionDays
     : null;
+  // Absent or null when the deployment takes no feedback.
+  const feedbackUrl = typeof data.feedbackUrl === "string" && data.feedbackUrl !== ""
+    ? new URL(data.feedbackUrl, document.baseURI).href
+    : null;
   return {
     apiUrl: new URL(data.apiUrl, document.baseURI).href,
     maxChars: data.maxReviewChars,
     captureDays: days,
+    feedbackUrl,
   };
 }
 
@@ -114,6 +130,8 @@ function setBusy(value) {
 
 function showError(message) {
   result.hidden = true;
+  feedback.hidden = true;
+  asked = null;
   error.textContent = message;
   error.hidden = false;
   error.scrollIntoView({ block: "nearest" });
@@ -144,6 +162,79 @@ function showVerdict(text, { sentiment, score, low_confidence: guess }) {
   clearError();
   result.hidden = false;
   result.scrollIntoView({ block: "nearest" });
+}
+
+/** Ask whether the verdict was right: one click says so, or gives the other label. */
+function askFeedback({ sentiment, low_confidence: guess, prediction_id: predictionId }) {
+  asked = null;
+  feedback.hidden = true;
+  if (config.feedbackUrl === null || typeof predictionId !== "string") return;
+  const other = sentiment === "positive" ? "negative" : "positive";
+  // A guess is better answered by naming the label than by judging the guess.
+  const choices = guess === true
+    ? [["It's positive", "positive"], ["It's negative", "negative"]]
+    : [["Yes, it's right", sentiment], [`No, it's ${other}`, other]];
+  feedbackQuestion.textContent = guess === true
+    ? "The model was not sure. Which is it?"
+    : "Was this verdict right?";
+  choices.forEach(([text, label], i) => {
+    feedbackButtons[i].textContent = text;
+    feedbackButtons[i].dataset.label = label;
+  });
+  asked = { predictionId };
+  showFeedbackChoices("");
+  feedback.hidden = false;
+}
+
+function showFeedbackChoices(status) {
+  feedbackChoices.hidden = false;
+  feedbackUndo.hidden = true;
+  feedbackStatus.textContent = status;
+}
+
+async function sendFeedback(label) {
+  const response = await fetch(config.feedbackUrl, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify({ prediction_id: asked.predictionId, label }),
+    credentials: "omit",
+    cache: "no-store",
+  }).catch(() => {
+    throw new Problem("Could not reach the sentiment API to send that. Please try again.");
+  });
+  if (!response.ok) throw new Problem(apiErrorMessage(await readJson(response), response.status));
+}
+
+async function giveFeedback(button) {
+  if (asked === null || feedback.getAttribute("aria-busy") === "true") return;
+  const label = button.dataset.label;
+  feedback.setAttribute("aria-busy", "true");
+  try {
+    await sendFeedback(label);
+    feedbackChoices.hidden = true;
+    feedbackUndo.hidden = false;
+    feedbackStatus.textContent = `Thank you: recorded as ${label}. It helps train the next model.`;
+    // The clicked button is gone: keep the keyboard user's place on what replaced it.
+    feedbackUndo.focus();
+  } catch (failure) {
+    feedbackStatus.textContent = failure.message;
+  } finally {
+    feedback.removeAttribute("aria-busy");
+  }
+}
+
+async function takeFeedbackBack() {
+  if (asked === null || feedback.getAttribute("aria-busy") === "true") return;
+  feedback.setAttribute("aria-busy", "true");
+  try {
+    await sendFeedback(null);
+    showFeedbackChoices("Taken back: nothing is recorded for this verdict.");
+    feedbackButtons[0].focus();
+  } catch (failure) {
+    feedbackStatus.textContent = failure.message;
+  } finally {
+    feedback.removeAttribute("aria-busy");
+  }
 }
 
 async function readJson(response) {
@@ -202,7 +293,9 @@ async function analyze() {
   if (busy || config === null || blank || tooLong) return;
   setBusy(true);
   try {
-    showVerdict(text, await requestVerdict(text));
+    const answer = await requestVerdict(text);
+    showVerdict(text, answer);
+    askFeedback(answer);
   } catch (failure) {
     showError(failure instanceof Problem ? failure.message : "Something went wrong. Please try again.");
   } finally {
@@ -223,6 +316,11 @@ review.addEventListener("keydown", (event) => {
 });
 
 review.addEventListener("input", refreshForm);
+
+for (const button of feedbackButtons) {
+  button.addEventListener("click", () => giveFeedback(button));
+}
+feedbackUndo.addEventListener("click", takeFeedbackBack);
 
 refreshForm();
 try {

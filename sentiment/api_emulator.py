@@ -1,4 +1,5 @@
-"""API Gateway on one machine: ``POST /predict`` into the unmodified prediction Lambda.
+"""API Gateway on one machine: ``POST /predict`` and ``POST /feedback`` into the unmodified
+Lambda handlers.
 
 Each request becomes the REST API proxy event (payload format 1.0) that API Gateway sends the
 Lambda, with a context carrying a fresh ``aws_request_id``, and the handler's answer becomes the
@@ -37,11 +38,13 @@ from starlette.routing import Route
 
 from contract import api
 from contract.capture import DEFAULT_CAPTURE_PERCENT, DEFAULT_CAPTURE_RETENTION_DAYS
+from contract.feedback import DEFAULT_FEEDBACK_PER_SOURCE_PER_DAY
 from lambda_src.prediction.responses import SECURITY_HEADERS
 from sentiment import uvicorn_server
 from sentiment.local_stack import LOCAL_ACCOUNT, LOCAL_REGION
 
 ROUTE = f"/{api.ROUTE}"
+FEEDBACK_ROUTE = f"/{api.FEEDBACK_ROUTE}"
 STAGE = "local"
 FUNCTION_NAME = "predict-api-local"
 # API Gateway's payload limit.
@@ -125,7 +128,7 @@ def proxy_event(request: Request, body: bytes, request_id: str) -> dict[str, Any
         text, encoded = base64.b64encode(body).decode("ascii"), True
     now = time.time()
     return {
-        "resource": ROUTE,
+        "resource": request.url.path,
         "path": request.url.path,
         "httpMethod": request.method,
         "headers": {name: values[-1] for name, values in multi_headers.items()},
@@ -144,7 +147,7 @@ def proxy_event(request: Request, body: bytes, request_id: str) -> dict[str, Any
             "protocol": f"HTTP/{request.scope.get('http_version', '1.1')}",
             "requestId": request_id,
             "requestTimeEpoch": int(now * 1000),
-            "resourcePath": ROUTE,
+            "resourcePath": request.url.path,
             "stage": STAGE,
         },
         "body": text if body else None,
@@ -173,11 +176,11 @@ def http_response(result: Any) -> Response:
     return response
 
 
-def _prediction_handler() -> Handler:
-    # Imported when the app is built, after main() has set the handler's environment.
-    from lambda_src.prediction.handler import handler
+def _deployed_handlers() -> dict[str, Handler]:
+    # Imported when the app is built, after main() has set the handlers' environment.
+    from lambda_src.prediction import feedback, handler
 
-    return handler
+    return {ROUTE: handler.handler, FEEDBACK_ROUTE: feedback.handler}
 
 
 def create_app(
@@ -185,8 +188,9 @@ def create_app(
     handler: Handler | None = None,
     function_timeout: float = api.FUNCTION_TIMEOUT_SECONDS,
 ) -> Starlette:
-    """The gateway for ``handler`` (default: ``lambda_src.prediction.handler.handler``)."""
-    handler = handler or _prediction_handler()
+    """The gateway for the deployed functions' handlers, or for ``handler`` alone at
+    ``POST /predict``."""
+    routes = {ROUTE: handler} if handler else _deployed_handlers()
     executor = ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix="lambda")
     cors = {"Access-Control-Allow-Origin": allowed_origin, "Vary": "Origin"}
 
@@ -204,7 +208,7 @@ def create_app(
             headers={**cors, **api.preflight_headers(), "x-amzn-RequestId": request_id},
         )
 
-    async def invoke(request: Request, request_id: str) -> Response:
+    async def invoke(request: Request, request_id: str, handler: Handler) -> Response:
         body = await uvicorn_server.read_body(request, MAX_BODY_BYTES)
         if body is None:
             return gateway_error(
@@ -231,9 +235,10 @@ def create_app(
 
     async def gateway(request: Request) -> Response:
         request_id = str(uuid.uuid4())
-        if request.url.path == ROUTE and request.method == "POST":
-            return await invoke(request, request_id)
-        if request.url.path == ROUTE and request.method == "OPTIONS":
+        handler = routes.get(request.url.path)
+        if handler is not None and request.method == "POST":
+            return await invoke(request, request_id, handler)
+        if handler is not None and request.method == "OPTIONS":
             return preflight(request_id)
         return gateway_error(
             HTTPStatus.FORBIDDEN,
@@ -271,7 +276,25 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--capture-percent", type=float, default=DEFAULT_CAPTURE_PERCENT)
     parser.add_argument(
-        "--capture-retention-days", type=int, default=DEFAULT_CAPTURE_RETENTION_DAYS
+        "--capture-retention-days",
+        type=int,
+        default=DEFAULT_CAPTURE_RETENTION_DAYS,
+    )
+    parser.add_argument(
+        "--feedback-dir",
+        type=Path,
+        help="take feedback on verdicts (POST /feedback) and keep it here, keeping each "
+        "prediction in --prediction-database for it to name (without: feedback is refused)",
+    )
+    parser.add_argument("--prediction-database", type=Path, help="an SQLite file")
+    parser.add_argument(
+        "--prediction-retention-days",
+        type=int,
+        default=DEFAULT_CAPTURE_RETENTION_DAYS,
+        help="how long a prediction can be given feedback",
+    )
+    parser.add_argument(
+        "--feedback-per-source-per-day", type=int, default=DEFAULT_FEEDBACK_PER_SOURCE_PER_DAY
     )
     uvicorn_server.add_limit_arguments(parser, LIMITS)
     args = parser.parse_args(argv)
@@ -288,6 +311,14 @@ def main(argv: list[str] | None = None) -> None:
         environment["CAPTURE_DESTINATION"] = str(args.capture_dir.resolve())
         environment["CAPTURE_PERCENT"] = str(args.capture_percent)
         environment["CAPTURE_RETENTION_DAYS"] = str(args.capture_retention_days)
+    if args.feedback_dir:
+        if not args.prediction_database:
+            parser.error("--feedback-dir needs --prediction-database")
+        environment["FEEDBACK_DESTINATION"] = str(args.feedback_dir.resolve())
+        environment["FEEDBACK_PER_SOURCE_PER_DAY"] = str(args.feedback_per_source_per_day)
+        args.prediction_database.parent.mkdir(parents=True, exist_ok=True)
+        environment["PREDICTION_DATABASE"] = str(args.prediction_database.resolve())
+        environment["PREDICTION_RETENTION_DAYS"] = str(args.prediction_retention_days)
     os.environ.clear()
     os.environ.update(environment)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 # httpx...) when it runs, so that `sentiment --help` and `sentiment predict` start at once.
 from contract import hyperparameters
 from contract.capture import CAPTURE_PREFIX, DEFAULT_CAPTURE_PERCENT
+from contract.feedback import DEFAULT_FEEDBACK_PER_SOURCE_PER_DAY, FEEDBACK_PREFIX
 from contract.files import EVALUATION_REPORT_FILE, MANIFEST_FILE, MODEL_ARTIFACT
 from contract.layout import PROJECT_ROOT
 from sentiment import imdb_source, local_stack, training_run
@@ -23,6 +24,9 @@ from sentiment import imdb_source, local_stack, training_run
 DEFAULT_DATA_DIR = Path("data/prepared")
 DEFAULT_MODEL_DIR = Path("artifacts/model")
 DEFAULT_CAPTURE_DIR = Path("artifacts") / CAPTURE_PREFIX
+DEFAULT_FEEDBACK_DIR = Path("artifacts") / FEEDBACK_PREFIX
+# The predictions feedback may name: DynamoDB's stand-in on this machine.
+DEFAULT_PREDICTION_DATABASE = Path("artifacts/predictions.sqlite")
 DEFAULT_CHECKPOINT_DIR = Path("artifacts/checkpoints")
 DEFAULT_EVALUATION_DIR = Path("artifacts/evaluation")
 
@@ -272,6 +276,26 @@ def _add_up(subcommands: argparse._SubParsersAction) -> None:
         help="the share of requests recorded; 0 records none (%(default)s)",
     )
     parser.add_argument(
+        "--feedback-dir",
+        type=Path,
+        default=DEFAULT_FEEDBACK_DIR,
+        help="where visitors' feedback on verdicts is kept, for `sentiment prepare --feedback` "
+        "(%(default)s)",
+    )
+    parser.add_argument(
+        "--prediction-database",
+        type=Path,
+        default=DEFAULT_PREDICTION_DATABASE,
+        help="where each prediction is kept for the feedback that may name it, as DynamoDB "
+        "keeps it in AWS (%(default)s)",
+    )
+    parser.add_argument(
+        "--feedback-per-source-per-day",
+        type=int,
+        default=DEFAULT_FEEDBACK_PER_SOURCE_PER_DAY,
+        help="the feedback one address may give in a day; 0 takes none (%(default)s)",
+    )
+    parser.add_argument(
         "--endpoint-mode",
         choices=["realtime", "serverless"],
         default="realtime",
@@ -297,6 +321,16 @@ def _trained_default_model() -> Path:
     return artifact
 
 
+def _feedback_settings(args: argparse.Namespace) -> dict[str, object]:
+    if args.feedback_per_source_per_day <= 0:
+        return {}
+    return {
+        "feedback_dir": args.feedback_dir.resolve(),
+        "prediction_database": args.prediction_database.resolve(),
+        "feedback_per_source_per_day": args.feedback_per_source_per_day,
+    }
+
+
 def _run_up(args: argparse.Namespace) -> None:
     model = args.model or _trained_default_model()
     settings = local_stack.StackSettings(
@@ -308,6 +342,7 @@ def _run_up(args: argparse.Namespace) -> None:
         capture_dir=args.capture_dir.resolve() if args.capture_percent > 0 else None,
         capture_percent=args.capture_percent,
         endpoint_mode=args.endpoint_mode,
+        **_feedback_settings(args),
     )
     status = local_stack.run(settings)
     if status:

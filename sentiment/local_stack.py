@@ -28,6 +28,7 @@ import httpx
 
 from contract import api, limits
 from contract.capture import DEFAULT_CAPTURE_PERCENT, DEFAULT_CAPTURE_RETENTION_DAYS
+from contract.feedback import DEFAULT_FEEDBACK_PER_SOURCE_PER_DAY
 from sentiment.uvicorn_server import GRACEFUL_SHUTDOWN_SECONDS, LOG_FORMAT
 
 DEFAULT_HOST = "127.0.0.1"
@@ -83,6 +84,11 @@ class StackSettings:
     # cdk.json's sentiment:endpointMode: a serverless endpoint cannot capture, so the
     # prediction handler records the traffic instead, as in AWS.
     endpoint_mode: str = "realtime"
+    # Where feedback on verdicts is kept (contract/feedback.py), and the predictions it may
+    # name (an SQLite file, DynamoDB's stand-in); None takes no feedback.
+    feedback_dir: Path | None = None
+    prediction_database: Path | None = None
+    feedback_per_source_per_day: int = DEFAULT_FEEDBACK_PER_SOURCE_PER_DAY
 
     @property
     def endpoint_captures(self) -> bool:
@@ -99,6 +105,12 @@ class StackSettings:
     @property
     def endpoint_url(self) -> str:
         return f"http://{self.host}:{self.endpoint_port}"
+
+    @property
+    def feedback_url(self) -> str | None:
+        if self.feedback_dir is None:
+            return None
+        return f"http://{self.host}:{self.api_port}/{api.FEEDBACK_ROUTE}"
 
 
 @dataclass
@@ -186,11 +198,27 @@ def capture_arguments(settings: StackSettings, tier_records: bool) -> list[str]:
     ]
 
 
-def capture_notice_arguments(settings: StackSettings) -> list[str]:
-    """What the page tells visitors about the recording (nothing when there is none)."""
-    if settings.capture_dir is None:
+def feedback_arguments(settings: StackSettings) -> list[str]:
+    """Where the API emulator's feedback handler keeps what it is given."""
+    if settings.feedback_dir is None or settings.prediction_database is None:
         return []
-    return ["--capture-retention-days", str(settings.capture_retention_days)]
+    return [
+        *("--feedback-dir", str(settings.feedback_dir)),
+        *("--prediction-database", str(settings.prediction_database)),
+        *("--feedback-per-source-per-day", str(settings.feedback_per_source_per_day)),
+        # As in AWS: a prediction can be named as long as its captured record is kept.
+        *("--prediction-retention-days", str(settings.capture_retention_days)),
+    ]
+
+
+def page_arguments(settings: StackSettings) -> list[str]:
+    """What the page tells visitors about the recording, and where it sends feedback."""
+    arguments = []
+    if settings.capture_dir is not None:
+        arguments += ["--capture-retention-days", str(settings.capture_retention_days)]
+    if settings.feedback_url is not None:
+        arguments += ["--feedback-url", settings.feedback_url]
+    return arguments
 
 
 def tiers(settings: StackSettings) -> list[Tier]:
@@ -221,6 +249,7 @@ def tiers(settings: StackSettings) -> list[Tier]:
                 *host,
                 *("--port", str(settings.api_port)),
                 *capture_arguments(settings, not settings.endpoint_captures),
+                *feedback_arguments(settings),
             ],
             ready_url=settings.api_url,
             ready_method="OPTIONS",
@@ -233,7 +262,7 @@ def tiers(settings: StackSettings) -> list[Tier]:
                 *("--api-url", settings.api_url),
                 *host,
                 *("--port", str(settings.port)),
-                *capture_notice_arguments(settings),
+                *page_arguments(settings),
             ],
             ready_url=f"{settings.page_url}config.json",
         ),
@@ -292,6 +321,7 @@ def _announce(settings: StackSettings) -> None:
         f"Prediction API     {settings.api_url}\n"
         f"Web page           {settings.page_url}\n"
         f"Traffic captured   {captured}\n"
+        f"Feedback kept in   {settings.feedback_dir or 'nothing (none taken)'}\n"
         "Press Ctrl+C to stop.",
         flush=True,
     )

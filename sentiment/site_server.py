@@ -106,9 +106,12 @@ class _SecurityHeaders:
 
 
 def create_app(
-    api_url: str, frontend_dir: Path = FRONTEND_DIR, capture_retention_days: int | None = None
+    api_url: str,
+    frontend_dir: Path = FRONTEND_DIR,
+    capture_retention_days: int | None = None,
+    feedback_url: str | None = None,
 ) -> ASGIApp:
-    config = web_page.page_settings(api_url, capture_retention_days)
+    config = web_page.page_settings(api_url, capture_retention_days, feedback_url)
 
     async def config_json(_: Request) -> Response:
         return JSONResponse(config)
@@ -135,12 +138,15 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         help="tell visitors their reviews are recorded and kept this many days",
     )
+    parser.add_argument(
+        "--feedback-url", help="where the page sends feedback on a verdict (none: it asks none)"
+    )
     uvicorn_server.add_limit_arguments(parser, LIMITS)
     args = parser.parse_args(argv)
     uvicorn_server.configure_logging()
     uvicorn_server.serve(
         uvicorn_server.server_config(
-            create_app(args.api_url, args.frontend, args.capture_retention_days),
+            create_app(args.api_url, args.frontend, args.capture_retention_days, args.feedback_url),
             args.host,
             args.port,
             uvicorn_server.limits_from(args),

@@ -82,6 +82,7 @@ class RunningStack:
     api_url: str
     endpoint_url: str
     capture_dir: Path
+    feedback_dir: Path
     lines: list[str] = field(default_factory=list)
     _changed: threading.Condition = field(default_factory=threading.Condition)
 
@@ -92,6 +93,10 @@ class RunningStack:
                 self._changed.notify_all()
         with self._changed:
             self._changed.notify_all()
+
+    @property
+    def feedback_url(self) -> str:
+        return self.api_url.removesuffix("/predict") + "/feedback"
 
     def mark(self) -> int:
         with self._changed:
@@ -183,15 +188,18 @@ def start_stack(
     `cwd` first.
     """
     ports = [free_port() for _ in range(3)]
-    # Each stack records its traffic apart, never into the checkout's artifacts/.
-    capture_dir = Path(tempfile.mkdtemp(prefix="sentiment-capture-"))
-    atexit.register(shutil.rmtree, capture_dir, ignore_errors=True)
+    # Each stack records its traffic and feedback apart, never into the checkout's artifacts/.
+    records = Path(tempfile.mkdtemp(prefix="sentiment-records-"))
+    atexit.register(shutil.rmtree, records, ignore_errors=True)
+    capture_dir, feedback_dir = records / "capture", records / "feedback"
     command = [
         *(sys.executable, "-m", "sentiment.cli", "up"),
         *(() if model is None else ("--model", str(model))),
         *("--port", str(ports[0]), "--api-port", str(ports[1])),
         *("--endpoint-port", str(ports[2])),
         *("--capture-dir", str(capture_dir)),
+        *("--feedback-dir", str(feedback_dir)),
+        *("--prediction-database", str(records / "predictions.sqlite")),
         *arguments,
     ]
     process = subprocess.Popen(
@@ -210,6 +218,7 @@ def start_stack(
         api_url=f"http://127.0.0.1:{ports[1]}/predict",
         endpoint_url=f"http://127.0.0.1:{ports[2]}",
         capture_dir=capture_dir,
+        feedback_dir=feedback_dir,
     )
     threading.Thread(target=stack._read, daemon=True).start()
     try:

@@ -37,6 +37,13 @@ TEXT = "text/plain"
 OPENAPI_PATH = PROJECT_ROOT / "lambda_src" / "openapi.json"
 OPENAPI = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
 PREDICT = OPENAPI["paths"]["/predict"]["post"]
+FEEDBACK = OPENAPI["paths"]["/feedback"]["post"]
+
+
+def client_errors(operation: dict[str, Any]) -> list[str]:
+    return sorted(status for status in operation["responses"] if status < "5")
+
+
 # Seconds: the tiny model answers in milliseconds, so a request this slow is a hang.
 REQUEST_TIMEOUT = 10
 CONTRACT = {
@@ -53,14 +60,24 @@ CONTRACT = {
         # Valid input must be scored (or the preflight answered): never refused, never a 5xx.
         "positive_data_acceptance": {"expected-statuses": ["2xx"]},
         # Invalid input must get one of the client errors the document lists, no other status.
-        "negative_data_rejection": {
-            "expected-statuses": sorted(status for status in PREDICT["responses"] if status < "5")
-        },
+        "negative_data_rejection": {"expected-statuses": client_errors(PREDICT)},
         # Other methods on /predict never reach the API this document describes: API Gateway
         # answers them itself with 403 "Missing Authentication Token", as a REST API does
         # (tests/test_local_stack.py checks that), not with the 405 this check wants.
         "unsupported_method": {"enabled": False},
     },
+    "operations": [
+        {
+            "include-path": "/feedback",
+            "checks": {
+                # A well-formed id the API never issued names no prediction: 404 is the
+                # documented answer to valid input (the local-stack tests give feedback on
+                # real verdicts).
+                "positive_data_acceptance": {"expected-statuses": ["2xx", "404"]},
+                "negative_data_rejection": {"expected-statuses": client_errors(FEEDBACK)},
+            },
+        }
+    ],
 }
 
 schema = schemathesis.openapi.from_path(

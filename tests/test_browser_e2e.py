@@ -127,6 +127,39 @@ def test_a_verdict_with_little_to_go_on_is_announced_with_a_note(
     assert page.page_errors == []
 
 
+def test_a_visitor_says_a_verdict_was_wrong_then_takes_it_back(
+    page: Any, stack: RunningStack, model: Path
+) -> None:
+    page.goto(stack.page_url)
+    page.evaluate(RECORD_VIOLATIONS)
+    submit_review(page, CLEAR)
+    feedback = page.get_by_role("region", name="Was this verdict right?")
+    feedback.wait_for(state="visible")
+    said = model_answer(model, CLEAR)["sentiment"]
+    other = "negative" if said == "positive" else "positive"
+
+    feedback.get_by_role("button", name=f"No, it's {other}").click()
+
+    status = feedback.get_by_role("status")
+    status.filter(has_text="recorded").wait_for()
+    assert status.text_content() == (
+        f"Thank you: recorded as {other}. It helps train the next model."
+    )
+    undo = feedback.get_by_role("button", name="Take it back")
+    assert page.evaluate("document.activeElement.id") == "feedback-undo"
+    (record,) = [json.loads(path.read_text()) for path in stack.feedback_dir.glob("*.json")]
+    assert (record["review"], record["predicted"], record["label"]) == (CLEAR, said, other)
+    screenshot(page, "local-stack-feedback.png")
+
+    undo.click()
+
+    status.filter(has_text="Taken back").wait_for()
+    assert list(stack.feedback_dir.glob("*.json")) == []
+    assert feedback.get_by_role("button", name="Yes, it's right").is_visible()
+    assert page.evaluate("window.violations") == []
+    assert page.page_errors == []
+
+
 def test_markup_in_a_review_is_text_and_injected_script_is_blocked(
     page: Any, stack: RunningStack, model: Path
 ) -> None:

@@ -41,6 +41,11 @@ def test_the_page_gets_the_limit_from_its_settings_and_holds_no_copy() -> None:
 def test_the_openapi_document_states_the_limit() -> None:
     review = OPENAPI["components"]["schemas"]["ReviewText"]
     assert review["maxLength"] == limits.MAX_REVIEW_CHARS
-    # Every number the descriptions write with a thousands separator is this limit.
+    # Every number the descriptions write with a thousands separator is one of these limits.
     written = re.findall(r"\b\d{1,3}(?:,\d{3})+\b", json.dumps(OPENAPI))
-    assert {int(number.replace(",", "")) for number in written} == {limits.MAX_REVIEW_CHARS}
+    assert {int(number.replace(",", "")) for number in written} == {
+        limits.MAX_REVIEW_CHARS,
+        limits.MAX_FEEDBACK_BYTES,
+    }
+    feedback_413 = OPENAPI["paths"]["/feedback"]["post"]["responses"]["413"]["description"]
+    assert f"{limits.MAX_FEEDBACK_BYTES:,} bytes" in feedback_413

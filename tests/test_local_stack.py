@@ -42,6 +42,7 @@ from local_stack_harness import (
 
 from contract.api import ENDPOINT_VARIANT
 from contract.capture import DEFAULT_CAPTURE_RETENTION_DAYS, decoded, read_records
+from contract.feedback import parse_record
 from contract.layout import PROJECT_ROOT
 from contract.limits import MAX_REVIEW_CHARS
 from contract.packaging import file_sha256
@@ -235,6 +236,37 @@ def test_the_endpoint_records_each_exchange_by_the_prediction_id_the_caller_got(
     assert_recorded(captured_exchanges(first_model, CAPTURED_REVIEWS))
 
 
+def test_feedback_is_kept_with_the_servers_record_of_the_verdict_and_can_be_taken_back(
+    first_model: RunningStack,
+) -> None:
+    exchanges = captured_exchanges(first_model, CAPTURED_REVIEWS)
+    (answer, record), *_ = exchanges
+    prediction_id = answer["prediction_id"]
+    other = "negative" if answer["sentiment"] == "positive" else "positive"
+
+    given = httpx.post(
+        first_model.feedback_url, json={"prediction_id": prediction_id, "label": other}
+    )
+    kept = first_model.feedback_dir / f"{prediction_id}.json"
+    stored = parse_record(kept.read_bytes())
+    unknown = httpx.post(
+        first_model.feedback_url,
+        json={"prediction_id": "00000000-0000-4000-8000-000000000000", "label": other},
+    )
+    taken_back = httpx.post(
+        first_model.feedback_url, json={"prediction_id": prediction_id, "label": None}
+    )
+
+    assert given.status_code == 200 and given.json()["status"] == "recorded"
+    assert given.headers["access-control-allow-origin"] == first_model.page_url.rstrip("/")
+    # The captured record and the feedback name the same prediction and hold the same review.
+    assert record["eventMetadata"]["inferenceId"] == stored["prediction_id"] == prediction_id
+    assert (stored["review"], stored["label"]) == (CAPTURED_REVIEWS[0], other)
+    assert (stored["predicted"], stored["score"]) == (answer["sentiment"], answer["score"])
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_prediction"
+    assert taken_back.json()["status"] == "withdrawn" and not kept.exists()
+
+
 def test_for_a_serverless_endpoint_the_handler_records_the_same_records(
     models: dict[str, Path],
 ) -> None:
@@ -344,13 +376,17 @@ def test_a_bad_request_gets_its_documented_error(
     assert response.headers["access-control-allow-origin"] == stack.page_url.rstrip("/")
 
 
-def test_the_gateway_answers_the_preflight_and_refuses_other_routes(stack: RunningStack) -> None:
+@pytest.mark.parametrize("route", ["predict", "feedback"])
+def test_the_gateway_answers_the_preflight_and_refuses_other_routes(
+    stack: RunningStack, route: str
+) -> None:
     origin = stack.page_url.rstrip("/")
+    url = stack.api_url.removesuffix("predict") + route
     preflight = httpx.options(
-        stack.api_url,
+        url,
         headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
     )
-    other = httpx.get(stack.api_url)
+    other = httpx.get(url)
 
     assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == origin
@@ -386,6 +422,7 @@ def test_the_page_is_served_with_the_deployed_security_headers(stack: RunningSta
         "maxReviewChars": MAX_REVIEW_CHARS,
         # The endpoint records the traffic: the page says for how long it is kept.
         "captureRetentionDays": DEFAULT_CAPTURE_RETENTION_DAYS,
+        "feedbackUrl": stack.feedback_url,
     }
     assert config.headers["content-security-policy"] == page.headers["content-security-policy"]
 

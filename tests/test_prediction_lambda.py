@@ -135,7 +135,9 @@ class JsonBody:
         return f"JsonBody({self.expected!r})"
 
 
-def expect_invocation(stub: Stubber, review: str, answer: bytes) -> None:
+def expect_invocation(
+    stub: Stubber, review: str, answer: bytes, inference_id: str = API_REQUEST_ID
+) -> None:
     stub.add_response(
         "invoke_endpoint",
         {"Body": StreamingBody(io.BytesIO(answer), len(answer)), "ContentType": "application/json"},
@@ -144,7 +146,7 @@ def expect_invocation(stub: Stubber, review: str, answer: bytes) -> None:
             "ContentType": "application/json",
             "Accept": "application/json",
             "Body": JsonBody({"review": review}),
-            "InferenceId": API_REQUEST_ID,
+            "InferenceId": inference_id,
         },
     )
 

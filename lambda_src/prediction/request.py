@@ -1,4 +1,5 @@
-"""An API Gateway proxy event → the review it carries, or an ``ApiError`` saying what is wrong."""
+"""An API Gateway proxy event → the review (or the feedback) it carries, or an ``ApiError``
+saying what is wrong."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import base64
 import json
 from collections.abc import Mapping
 from typing import Any
+
+from contract.feedback import LABELS, PREDICTION_ID
+from contract.limits import MAX_FEEDBACK_BYTES
 
 from .errors import ApiError
 
@@ -26,16 +30,18 @@ def _header(event: Mapping[str, Any], name: str) -> str:
     return ""
 
 
-def _media_type(content_type: str) -> str:
+def _media_type(
+    content_type: str, supported: tuple[str, ...] = _SUPPORTED_MEDIA_TYPES, what: str = "review"
+) -> str:
     """The lower-cased media type of a Content-Type header, or raise 415."""
     media_type, *parameters = (part.strip() for part in content_type.split(";"))
     media_type = media_type.lower()
-    if media_type not in _SUPPORTED_MEDIA_TYPES:
+    if media_type not in supported:
         shown = media_type or "none"
         raise ApiError(
             415,
             "unsupported_media_type",
-            f"Send the review as application/json or text/plain (got {shown}).",
+            f"Send the {what} as {' or '.join(supported)} (got {shown}).",
         )
     for parameter in parameters:
         name, _, value = parameter.partition("=")
@@ -47,7 +53,7 @@ def _media_type(content_type: str) -> str:
     return media_type
 
 
-def _body_bytes(event: Mapping[str, Any], max_chars: int) -> bytes:
+def _raw_body(event: Mapping[str, Any]) -> bytes:
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
         try:
@@ -59,6 +65,11 @@ def _body_bytes(event: Mapping[str, Any], max_chars: int) -> bytes:
             raw = body.encode("utf-8")
         except UnicodeEncodeError:
             raise _not_utf8() from None
+    return raw
+
+
+def _body_bytes(event: Mapping[str, Any], max_chars: int) -> bytes:
+    raw = _raw_body(event)
     if len(raw) > max_chars * _MAX_BODY_BYTES_PER_CHAR + _BODY_OVERHEAD_BYTES:
         raise _too_long(max_chars)
     return raw
@@ -107,3 +118,35 @@ def parse_review(event: Mapping[str, Any], max_chars: int) -> str:
     if len(review) > max_chars:
         raise _too_long(max_chars)
     return review
+
+
+def parse_feedback(event: Mapping[str, Any]) -> tuple[str, str | None]:
+    """The prediction id and the label (None: take the feedback back) in a feedback request."""
+    _media_type(_header(event, "content-type"), ("application/json",), "feedback")
+    raw = _raw_body(event)
+    if len(raw) > MAX_FEEDBACK_BYTES:
+        raise ApiError(
+            413, "feedback_too_large", f"Feedback is at most {MAX_FEEDBACK_BYTES:,} bytes."
+        )
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise _not_utf8() from None
+    except (ValueError, RecursionError):
+        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
+    if not isinstance(document, dict) or set(document) != {"prediction_id", "label"}:
+        raise ApiError(
+            400,
+            "invalid_body",
+            'Send a JSON object with two members, "prediction_id" and "label".',
+        )
+    prediction_id, label = document["prediction_id"], document["label"]
+    if not isinstance(prediction_id, str) or not PREDICTION_ID.match(prediction_id):
+        raise ApiError(
+            400, "invalid_prediction_id", "prediction_id must be the id sent with a verdict."
+        )
+    if label is not None and label not in LABELS:
+        raise ApiError(
+            400, "invalid_label", 'label must be "positive", "negative", or null to take it back.'
+        )
+    return prediction_id, label

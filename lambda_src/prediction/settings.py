@@ -13,6 +13,15 @@ Environment:
     CAPTURE_PERCENT     the share of requests recorded (default 100)
     CAPTURE_RETENTION_DAYS  for a directory destination: older records are deleted (in S3
                         the bucket's lifecycle rule does it)
+    PREDICTION_TABLE    the DynamoDB table that keeps each prediction for the feedback that
+                        may name it (records.py), or
+    PREDICTION_DATABASE an absolute SQLite file path on a developer's machine; neither set
+                        keeps nothing, and feedback is then refused as naming no prediction
+    PREDICTION_RETENTION_DAYS  how long a prediction can receive feedback (default 30)
+The feedback function (feedback.py) reads ALLOWED_ORIGIN, PREDICTION_* and
+    FEEDBACK_DESTINATION where feedback records go: ``s3://bucket/prefix`` or an absolute
+                        directory (required)
+    FEEDBACK_PER_SOURCE_PER_DAY  what one address may add in a UTC day (default 20)
 ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` is honoured by boto3 itself; the local stack uses it to
 point the client at the endpoint emulator.
 """
@@ -24,7 +33,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from contract.capture import DEFAULT_CAPTURE_PERCENT
+from contract.capture import DEFAULT_CAPTURE_PERCENT, DEFAULT_CAPTURE_RETENTION_DAYS
+from contract.feedback import DEFAULT_FEEDBACK_PER_SOURCE_PER_DAY
 
 from .errors import ConfigurationError
 
@@ -43,6 +53,15 @@ _S3_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$")
 
 
 @dataclass(frozen=True)
+class PredictionStoreSettings:
+    """Where predictions are kept for feedback: a DynamoDB table, or a local SQLite file."""
+
+    table: str = ""
+    database: str = ""
+    retention_days: int = DEFAULT_CAPTURE_RETENTION_DAYS
+
+
+@dataclass(frozen=True)
 class Settings:
     endpoint_name: str
     allowed_origin: str
@@ -53,6 +72,15 @@ class Settings:
     capture_destination: str = ""
     capture_percent: float = DEFAULT_CAPTURE_PERCENT
     capture_retention_days: int | None = None
+    predictions: PredictionStoreSettings | None = None
+
+
+@dataclass(frozen=True)
+class FeedbackSettings:
+    allowed_origin: str
+    predictions: PredictionStoreSettings | None
+    destination: str
+    per_source_per_day: int = DEFAULT_FEEDBACK_PER_SOURCE_PER_DAY
 
 
 def _positive_number(environ: Mapping[str, str], name: str, default: float, kind: type) -> Any:
@@ -68,19 +96,23 @@ def _positive_number(environ: Mapping[str, str], name: str, default: float, kind
     return value
 
 
-def load_settings(environ: Mapping[str, str]) -> Settings:
-    """Read and check the function's environment."""
-    endpoint_name = environ.get("ENDPOINT_NAME", "").strip()
-    if not endpoint_name:
-        raise ConfigurationError("ENDPOINT_NAME is not set")
+def allowed_origin(environ: Mapping[str, str]) -> str:
     origin = environ.get("ALLOWED_ORIGIN", "").strip()
     if origin != "*" and not _ORIGIN.match(origin):
         raise ConfigurationError(
             f"ALLOWED_ORIGIN must be an origin such as https://example.org (or '*'), not {origin!r}"
         )
+    return origin
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Read and check the prediction function's environment."""
+    endpoint_name = environ.get("ENDPOINT_NAME", "").strip()
+    if not endpoint_name:
+        raise ConfigurationError("ENDPOINT_NAME is not set")
     return Settings(
         endpoint_name=endpoint_name,
-        allowed_origin=origin,
+        allowed_origin=allowed_origin(environ),
         max_review_chars=_positive_number(
             environ, "MAX_REVIEW_CHARS", DEFAULT_MAX_REVIEW_CHARS, int
         ),
@@ -91,22 +123,55 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             environ, "SAGEMAKER_READ_TIMEOUT", DEFAULT_READ_TIMEOUT, float
         ),
         max_attempts=_positive_number(environ, "SAGEMAKER_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS, int),
-        capture_destination=_capture_destination(environ),
+        capture_destination=_destination(environ, "CAPTURE_DESTINATION"),
         capture_percent=_capture_percent(environ),
         capture_retention_days=(
             _positive_number(environ, "CAPTURE_RETENTION_DAYS", 0, int)
             if environ.get("CAPTURE_RETENTION_DAYS", "").strip()
             else None
         ),
+        predictions=_prediction_store(environ),
     )
 
 
-def _capture_destination(environ: Mapping[str, str]) -> str:
-    destination = environ.get("CAPTURE_DESTINATION", "").strip()
+def load_feedback_settings(environ: Mapping[str, str]) -> FeedbackSettings:
+    """Read and check the feedback function's environment."""
+    destination = _destination(environ, "FEEDBACK_DESTINATION")
+    if not destination:
+        raise ConfigurationError("FEEDBACK_DESTINATION is not set")
+    return FeedbackSettings(
+        allowed_origin=allowed_origin(environ),
+        predictions=_prediction_store(environ),
+        destination=destination,
+        per_source_per_day=_positive_number(
+            environ, "FEEDBACK_PER_SOURCE_PER_DAY", DEFAULT_FEEDBACK_PER_SOURCE_PER_DAY, int
+        ),
+    )
+
+
+def _prediction_store(environ: Mapping[str, str]) -> PredictionStoreSettings | None:
+    table = environ.get("PREDICTION_TABLE", "").strip()
+    database = environ.get("PREDICTION_DATABASE", "").strip()
+    if table and database:
+        raise ConfigurationError("set PREDICTION_TABLE or PREDICTION_DATABASE, not both")
+    if database and not database.startswith("/"):
+        raise ConfigurationError(f"PREDICTION_DATABASE must be an absolute path, not {database!r}")
+    if not (table or database):
+        return None
+    return PredictionStoreSettings(
+        table=table,
+        database=database,
+        retention_days=_positive_number(
+            environ, "PREDICTION_RETENTION_DAYS", DEFAULT_CAPTURE_RETENTION_DAYS, int
+        ),
+    )
+
+
+def _destination(environ: Mapping[str, str], name: str) -> str:
+    destination = environ.get(name, "").strip()
     if destination and not (_S3_URL.match(destination) or destination.startswith("/")):
         raise ConfigurationError(
-            "CAPTURE_DESTINATION must be s3://bucket/prefix or an absolute directory, "
-            f"not {destination!r}"
+            f"{name} must be s3://bucket/prefix or an absolute directory, not {destination!r}"
         )
     return destination
 
