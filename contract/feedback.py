@@ -52,6 +52,12 @@ PREDICTION_FIELDS = (
     "predicted_at",
     "source",
 )
+# The server's store of predictions (a DynamoDB table in AWS) holds two kinds of item, told
+# apart by the key's prefix so that each function's role can be limited to its kind:
+# "prediction#<id>" (the record feedback joins) and "quota#<source>#<yyyy-mm-dd>" (the count
+# of feedback that source gave that UTC day).
+PREDICTION_KEY_PREFIX = "prediction#"
+QUOTA_KEY_PREFIX = "quota#"
 _NOT_WORD = re.compile(r"[\W_]+")
 
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from contract import hyperparameters
 from contract.capture import DEFAULT_CAPTURE_PERCENT, DEFAULT_CAPTURE_RETENTION_DAYS
+from contract.feedback import DEFAULT_FEEDBACK_PER_SOURCE_PER_DAY, DEFAULT_FEEDBACK_RETENTION_DAYS
 
 CONTEXT_PREFIX = "sentiment:"
 
@@ -123,6 +124,20 @@ class CaptureSettings:
 
 
 @dataclass(frozen=True)
+class FeedbackSettings:
+    """Visitors' word on verdicts (POST /feedback), kept under the artifact bucket's feedback/."""
+
+    # What one address may add in a UTC day; 0 takes no feedback (no route, no buttons).
+    per_source_per_day: int = DEFAULT_FEEDBACK_PER_SOURCE_PER_DAY
+    # Records are deleted this many days after they are written (a lifecycle rule).
+    retention_days: int = DEFAULT_FEEDBACK_RETENTION_DAYS
+
+    @property
+    def enabled(self) -> bool:
+        return self.per_source_per_day > 0
+
+
+@dataclass(frozen=True)
 class SentimentConfig:
     training: TrainingSettings
     endpoint: EndpointSettings
@@ -134,6 +149,7 @@ class SentimentConfig:
     log_retention_days: int = 30
     images: PyTorchImages = PyTorchImages()
     capture: CaptureSettings = CaptureSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
 
     @property
     def retains_storage(self) -> bool:
@@ -303,6 +319,14 @@ def load_config(context: Mapping[str, Any], project_root: Path) -> SentimentConf
             "captureRetentionDays", defaults.capture.retention_days, 1, 3650
         ),
     )
+    feedback = FeedbackSettings(
+        per_source_per_day=read.integer(
+            "feedbackPerSourcePerDay", defaults.feedback.per_source_per_day, 0, 10_000
+        ),
+        retention_days=read.integer(
+            "feedbackRetentionDays", defaults.feedback.retention_days, 1, 3650
+        ),
+    )
     config = SentimentConfig(
         name_prefix=name_prefix,
         prepared_data_dir=prepared if prepared.is_absolute() else project_root / prepared,
@@ -322,6 +346,7 @@ def load_config(context: Mapping[str, Any], project_root: Path) -> SentimentConf
         endpoint=endpoint,
         api=api,
         capture=capture,
+        feedback=feedback,
     )
     unknown = read.unknown_keys()
     if unknown:

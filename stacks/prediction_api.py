@@ -1,4 +1,5 @@
-"""The public prediction API: API Gateway ``POST /predict`` → Lambda → SageMaker endpoint.
+"""The public prediction API: API Gateway ``POST /predict`` → Lambda → SageMaker endpoint, and
+``POST /feedback`` → Lambda → the feedback records in S3.
 
 The API and the web page need each other's origin (CORS here, the CSP and config.json there).
 CloudFormation has no cycle — the page's headers need only the REST API's id, and only the
@@ -13,24 +14,30 @@ from pathlib import Path
 from aws_cdk import Aws, Duration
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from contract import limits
 from contract.api import (
+    FEEDBACK_ROUTE,
     FUNCTION_TIMEOUT_SECONDS,
     PREFLIGHT_ALLOWED_HEADERS,
     PREFLIGHT_ALLOWED_METHODS,
     PREFLIGHT_MAX_AGE_SECONDS,
     ROUTE,
 )
+from contract.feedback import FEEDBACK_PREFIX
 from stacks.capture import grant_capture_writes
 from stacks.compliance import acknowledge
-from stacks.config import ApiSettings, CaptureSettings
+from stacks.config import ApiSettings, CaptureSettings, FeedbackSettings
 from stacks.functions import PythonFunction
 from stacks.log_groups import log_group
+from stacks.prediction_records import PredictionRecords
 from stacks.shared_buckets import BucketExport
 
 STAGE_NAME = "v1"
+# A table read and an S3 write, each with botocore's few short retries.
+FEEDBACK_FUNCTION_TIMEOUT_SECONDS = 15
 
 
 class PublicApi(Construct):
@@ -73,6 +80,7 @@ class PublicApi(Construct):
             f"https://{self.rest_api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}"
         )
         self.predict_url = self.rest_api.url_for_path(f"/{ROUTE}")
+        self.feedback_url = self.rest_api.url_for_path(f"/{FEEDBACK_ROUTE}")
         acknowledge(
             self.rest_api,
             "AwsSolutions-APIG3",
@@ -94,6 +102,30 @@ class PublicApi(Construct):
             )
 
 
+def post_route(
+    api: PublicApi, route: str, function: lambda_.IFunction, allowed_origin: str
+) -> apigateway.Method:
+    """``POST /<route>`` into ``function``, with the CORS preflight for the page's origin."""
+    resource = api.rest_api.root.add_resource(
+        route,
+        default_cors_preflight_options=apigateway.CorsOptions(
+            allow_origins=[allowed_origin],
+            allow_methods=list(PREFLIGHT_ALLOWED_METHODS),
+            allow_headers=list(PREFLIGHT_ALLOWED_HEADERS),
+            max_age=Duration.seconds(PREFLIGHT_MAX_AGE_SECONDS),
+        ),
+    )
+    method = resource.add_method("POST", apigateway.LambdaIntegration(function, proxy=True))
+    public = (
+        "Public sentiment page: anyone may score a review and say whether the verdict was "
+        "right, so there is no authorizer; stage throttling limits abuse."
+    )
+    for construct in (method, resource.node.find_child("OPTIONS")):
+        acknowledge(construct, "AwsSolutions-APIG4", public)
+        acknowledge(construct, "AwsSolutions-COG4", public)
+    return method
+
+
 class PredictionRoute(Construct):
     """``POST /predict`` through the prediction Lambda, callable from the site origin only."""
 
@@ -110,8 +142,10 @@ class PredictionRoute(Construct):
         code_dir: Path,
         artifacts: BucketExport,
         capture: CaptureSettings | None = None,
+        records: PredictionRecords | None = None,
     ) -> None:
-        """``capture``: record the traffic here, for an endpoint that cannot (serverless)."""
+        """``capture``: record the traffic here, for an endpoint that cannot (serverless);
+        ``records``: keep each prediction there, for the feedback that may name it."""
         super().__init__(scope, construct_id)
         self.handler = PythonFunction(
             self,
@@ -130,32 +164,24 @@ class PredictionRoute(Construct):
         self.handler.role.add_to_policy(
             iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn])
         )
+        self.function = self.handler.function
         if capture is not None:
             destination = grant_capture_writes(self, self.handler.role, artifacts)
-            self.handler.function.add_environment("CAPTURE_DESTINATION", destination)
-            self.handler.function.add_environment("CAPTURE_PERCENT", str(capture.percent))
-        self.function = self.handler.function
+            self.function.add_environment("CAPTURE_DESTINATION", destination)
+            self.function.add_environment("CAPTURE_PERCENT", str(capture.percent))
+        if records is not None:
+            records.grant_keeping(self.handler.role)
+            for name, value in records.environment().items():
+                self.function.add_environment(name, value)
+        self.method = post_route(api, ROUTE, self.function, allowed_origin)
 
-        rest_api = api.rest_api
-        resource = rest_api.root.add_resource(
-            ROUTE,
-            default_cors_preflight_options=apigateway.CorsOptions(
-                allow_origins=[allowed_origin],
-                allow_methods=list(PREFLIGHT_ALLOWED_METHODS),
-                allow_headers=list(PREFLIGHT_ALLOWED_HEADERS),
-                max_age=Duration.seconds(PREFLIGHT_MAX_AGE_SECONDS),
-            ),
-        )
-        self.method = resource.add_method(
-            "POST", apigateway.LambdaIntegration(self.function, proxy=True)
-        )
         # API Gateway's own errors (throttling, oversized requests) must be readable by the
         # page too, so they carry the same CORS header as the Lambda's answers.
         for response_type in (
             apigateway.ResponseType.DEFAULT_4_XX,
             apigateway.ResponseType.DEFAULT_5_XX,
         ):
-            rest_api.add_gateway_response(
+            api.rest_api.add_gateway_response(
                 f"Cors{response_type.response_type}",
                 type=response_type,
                 response_headers={
@@ -163,17 +189,59 @@ class PredictionRoute(Construct):
                     "Vary": "'Origin'",
                 },
             )
-        public = (
-            "Public sentiment page: anyone may score a review, so there is no authorizer; "
-            "stage throttling limits abuse."
-        )
-        for construct in (self.method, resource.node.find_child("OPTIONS")):
-            acknowledge(construct, "AwsSolutions-APIG4", public)
-            acknowledge(construct, "AwsSolutions-COG4", public)
         acknowledge(
-            rest_api,
+            api.rest_api,
             "AwsSolutions-APIG2",
-            "The Lambda validates each request (JSON or plain text, size, content type) and "
-            "answers with the documented error shape; an API Gateway validator cannot accept "
-            "both body types and would answer differently.",
+            "The Lambdas validate each request (content type, size, shape) and answer with "
+            "the documented error shape; an API Gateway validator cannot accept both of "
+            "/predict's body types and would answer differently.",
         )
+
+
+class FeedbackRoute(Construct):
+    """``POST /feedback`` through the feedback Lambda: a visitor's label for a verdict,
+    joined to the server's record of it and kept under the artifact bucket's feedback/."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        api: PublicApi,
+        allowed_origin: str,
+        log_retention_days: int,
+        code_dir: Path,
+        artifacts: BucketExport,
+        records: PredictionRecords,
+        settings: FeedbackSettings,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.handler = PythonFunction(
+            self,
+            "Handler",
+            handler="prediction.feedback.handler",
+            code_dir=code_dir,
+            description="Keeps a visitor's feedback on a verdict for the next training run",
+            log_retention_days=log_retention_days,
+            timeout=Duration.seconds(FEEDBACK_FUNCTION_TIMEOUT_SECONDS),
+            environment={
+                "ALLOWED_ORIGIN": allowed_origin,
+                "FEEDBACK_PER_SOURCE_PER_DAY": str(settings.per_source_per_day),
+                **records.environment(),
+            },
+        )
+        records.grant_feedback(self.handler.role)
+        bucket = artifacts.grant_objects(
+            self,
+            "FeedbackBucket",
+            self.handler.role,
+            # Delete: a visitor takes feedback back.
+            ["s3:PutObject", "s3:DeleteObject"],
+            f"{FEEDBACK_PREFIX}/*",
+            "Writes and deletes feedback records, one object per prediction id.",
+        )
+        self.function = self.handler.function
+        self.function.add_environment(
+            "FEEDBACK_DESTINATION", bucket.s3_url_for_object(FEEDBACK_PREFIX)
+        )
+        self.method = post_route(api, FEEDBACK_ROUTE, self.function, allowed_origin)

@@ -18,7 +18,8 @@ from contract.packaging import build_lambda_asset, build_training_source
 from stacks.config import SentimentConfig
 from stacks.fingerprint import directory_sha256
 from stacks.monitoring import ServingMonitoring
-from stacks.prediction_api import PredictionRoute, PublicApi
+from stacks.prediction_api import FeedbackRoute, PredictionRoute, PublicApi
+from stacks.prediction_records import PredictionRecords
 from stacks.serving import SentimentEndpoint
 from stacks.shared_buckets import SharedBuckets
 from stacks.storage import PreparedData, PreparedDataUpload, Storage, check_prepared_data
@@ -75,6 +76,7 @@ class StorageStack(Stack):
             "Buckets",
             retain=config.retains_storage,
             capture_retention_days=config.capture.retention_days,
+            feedback_retention_days=config.feedback.retention_days,
         )
         self.upload = PreparedDataUpload(self, "PreparedData", bucket=self.storage.data, data=data)
         shared = SharedBuckets.for_prefix(config.name_prefix)
@@ -168,7 +170,15 @@ class WebStack(Stack):
             capture_retention_days=(
                 config.capture.retention_days if config.capture.enabled else None
             ),
+            feedback_url=self.api.feedback_url if config.feedback.enabled else None,
         )
+        # Feedback names a prediction the server keeps, for as long as its captured record.
+        self.records = (
+            PredictionRecords(self, "Predictions", retention_days=config.capture.retention_days)
+            if config.feedback.enabled
+            else None
+        )
+        artifacts = SharedBuckets.for_prefix(config.name_prefix).artifacts
         endpoint = model.endpoint
         self.route = PredictionRoute(
             self,
@@ -183,8 +193,21 @@ class WebStack(Stack):
             capture=(
                 config.capture if config.capture.enabled and not endpoint.captures_traffic else None
             ),
-            artifacts=SharedBuckets.for_prefix(config.name_prefix).artifacts,
+            artifacts=artifacts,
+            records=self.records,
         )
+        if self.records is not None:
+            self.feedback = FeedbackRoute(
+                self,
+                "Feedback",
+                api=self.api,
+                allowed_origin=self.website.origin,
+                log_retention_days=config.log_retention_days,
+                code_dir=inputs.lambda_code_dir,
+                artifacts=artifacts,
+                records=self.records,
+                settings=config.feedback,
+            )
         self.monitoring = ServingMonitoring(
             self,
             "Monitoring",

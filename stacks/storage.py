@@ -11,6 +11,7 @@ from aws_cdk import aws_s3_deployment as s3_deployment
 from constructs import Construct
 
 from contract.capture import CAPTURE_PREFIX
+from contract.feedback import FEEDBACK_PREFIX
 from contract.files import MANIFEST_FILE, OPTIONAL_CHANNELS, REQUIRED_CHANNELS
 from stacks.compliance import acknowledge, acknowledge_bucket_deployment
 
@@ -96,7 +97,13 @@ class Storage(Construct):
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, retain: bool, capture_retention_days: int
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        retain: bool,
+        capture_retention_days: int,
+        feedback_retention_days: int,
     ) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = s3.Bucket(
@@ -128,6 +135,14 @@ class Storage(Construct):
             id="ExpireCapturedTraffic",
             prefix=f"{CAPTURE_PREFIX}/",
             expiration=Duration.days(capture_retention_days),
+            noncurrent_version_expiration=Duration.days(1),
+        )
+        # Feedback holds a visitor's review too; a record taken back (deleted) leaves a
+        # noncurrent version, gone the next day.
+        self.artifacts.add_lifecycle_rule(
+            id="ExpireFeedback",
+            prefix=f"{FEEDBACK_PREFIX}/",
+            expiration=Duration.days(feedback_retention_days),
             noncurrent_version_expiration=Duration.days(1),
         )
 

@@ -42,9 +42,10 @@ class Website(Construct):
         api_url: str,
         access_logs: s3.IBucket,
         capture_retention_days: int | None = None,
+        feedback_url: str | None = None,
     ) -> None:
         """``capture_retention_days``: the page tells visitors their reviews are kept so long
-        (None: not recorded)."""
+        (None: not recorded); ``feedback_url``: where it sends feedback (None: asks none)."""
         super().__init__(scope, construct_id)
         # The page is rebuilt from the repository on every deployment: nothing to retain.
         self.bucket = secure_bucket(
@@ -106,7 +107,7 @@ class Website(Construct):
             sources=[
                 s3_deployment.Source.asset(str(frontend_dir)),
                 s3_deployment.Source.json_data(
-                    CONFIG_FILE, page_settings(api_url, capture_retention_days)
+                    CONFIG_FILE, page_settings(api_url, capture_retention_days, feedback_url)
                 ),
             ],
             destination_bucket=self.bucket,

@@ -107,6 +107,8 @@ def test_endpoint_name_follows_the_prefix_unless_set() -> None:
         ({"sentiment:capturePercent": 101}, "capturePercent.*from 0 to 100"),
         ({"sentiment:capturePercent": 12.5}, "capturePercent.*integer"),
         ({"sentiment:captureRetentionDays": 0}, "captureRetentionDays.*from 1 to 3650"),
+        ({"sentiment:feedbackPerSourcePerDay": -1}, "feedbackPerSourcePerDay.*from 0 to"),
+        ({"sentiment:feedbackRetentionDays": 0}, "feedbackRetentionDays.*from 1 to 3650"),
         ({"sentiment:endpointModes": "serverless"}, "unknown context keys"),
     ],
 )

@@ -37,30 +37,40 @@ def test_stage_is_throttled_and_access_logged(web: dict[str, Any]) -> None:
     assert '"status":"$context.status"' in stage["AccessLogSetting"]["Format"]
 
 
-def test_post_predict_is_a_lambda_proxy(web: dict[str, Any]) -> None:
-    methods = {
-        method["Properties"]["HttpMethod"]: method["Properties"]
-        for method in resources(web, "AWS::ApiGateway::Method").values()
-    }
-    (route,) = resources(web, "AWS::ApiGateway::Resource").values()
+def test_post_predict_and_post_feedback_are_lambda_proxies(web: dict[str, Any]) -> None:
+    methods = [
+        method["Properties"] for method in resources(web, "AWS::ApiGateway::Method").values()
+    ]
+    routes = [
+        route["Properties"]["PathPart"]
+        for route in resources(web, "AWS::ApiGateway::Resource").values()
+    ]
 
-    assert set(methods) == {"POST", "OPTIONS"}
-    assert route["Properties"]["PathPart"] == "predict"
-    assert methods["POST"]["Integration"]["Type"] == "AWS_PROXY"
+    assert sorted(method["HttpMethod"] for method in methods) == [
+        "OPTIONS",
+        "OPTIONS",
+        "POST",
+        "POST",
+    ]
+    assert sorted(routes) == ["feedback", "predict"]
+    assert {
+        method["Integration"]["Type"] for method in methods if method["HttpMethod"] == "POST"
+    } == {"AWS_PROXY"}
 
 
 def test_cors_allows_the_site_origin_only(web: dict[str, Any]) -> None:
-    options = next(
-        method["Properties"]
+    preflights = [
+        method["Properties"]["Integration"]["IntegrationResponses"][0]["ResponseParameters"]
         for method in resources(web, "AWS::ApiGateway::Method").values()
         if method["Properties"]["HttpMethod"] == "OPTIONS"
-    )
-    headers = options["Integration"]["IntegrationResponses"][0]["ResponseParameters"]
+    ]
     distribution = logical_id(web, "AWS::CloudFront::Distribution")
 
-    allowed = joined(headers["method.response.header.Access-Control-Allow-Origin"])
-    assert allowed == f'\'https://<{{"Fn::GetAtt": ["{distribution}", "DomainName"]}}>\''
-    assert headers["method.response.header.Access-Control-Allow-Methods"] == "'POST'"
+    allowed = f'\'https://<{{"Fn::GetAtt": ["{distribution}", "DomainName"]}}>\''
+    assert len(preflights) == 2
+    for headers in preflights:
+        assert joined(headers["method.response.header.Access-Control-Allow-Origin"]) == allowed
+        assert headers["method.response.header.Access-Control-Allow-Methods"] == "'POST'"
     for response in resources(web, "AWS::ApiGateway::GatewayResponse").values():
         origin = response["Properties"]["ResponseParameters"][
             "gatewayresponse.header.Access-Control-Allow-Origin"
@@ -76,14 +86,20 @@ def test_prediction_lambda_knows_the_endpoint_and_the_site(web: dict[str, Any]) 
     )
 
     assert function["Runtime"] == "python3.12"
+    table = logical_id(web, "AWS::DynamoDB::Table")
     assert function["Environment"]["Variables"] == {
         "ENDPOINT_NAME": "imdb-sentiment",
         "ALLOWED_ORIGIN": site_origin(web),
         "MAX_REVIEW_CHARS": str(limits.MAX_REVIEW_CHARS),
+        # Where it keeps each prediction for feedback, as long as the captured record.
+        "PREDICTION_TABLE": {"Ref": table},
+        "PREDICTION_RETENTION_DAYS": "30",
     }
 
 
-def test_prediction_lambda_may_invoke_only_its_endpoint(web: dict[str, Any]) -> None:
+def test_prediction_lambda_may_invoke_only_its_endpoint_and_keep_predictions(
+    web: dict[str, Any],
+) -> None:
     role = synthesized().stacks.web.route.handler.role
     policy_id = synthesized().stacks.web.get_logical_id(
         role.node.find_child("DefaultPolicy").node.default_child
@@ -99,6 +115,7 @@ def test_prediction_lambda_may_invoke_only_its_endpoint(web: dict[str, Any]) -> 
         s["Action"] if isinstance(s["Action"], str) else "+".join(s["Action"]) for s in statements
     } == {
         "sagemaker:InvokeEndpoint",
+        "dynamodb:PutItem",
         "logs:CreateLogStream+logs:PutLogEvents",
     }
 

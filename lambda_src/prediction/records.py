@@ -3,9 +3,9 @@
 Feedback names a prediction by the id the API issued; what the feedback record says about
 the review and the verdict comes from here, never from the visitor (contract/feedback.py).
 In AWS the store is a DynamoDB table whose TTL attribute deletes a record after the
-retention days; on a developer's machine it is an SQLite file, with the same behaviour. One
-table holds two kinds of item, told apart by the key's prefix, so that each function's role
-can be limited to its kind (stacks/prediction_records.py):
+retention days; on a developer's machine it is an SQLite file, with the same behaviour. The
+table holds two kinds of item (contract/feedback.py), so that each function's role can be
+limited to its kind (stacks/prediction_records.py):
 
 - ``prediction#<id>``: the record (JSON) and ``expires_at`` (epoch seconds)
 - ``quota#<source>#<yyyy-mm-dd>``: ``n``, the feedback that source gave that UTC day
@@ -25,10 +25,10 @@ from typing import Any, Protocol
 import boto3
 from botocore.config import Config
 
+from contract.feedback import PREDICTION_KEY_PREFIX, QUOTA_KEY_PREFIX
+
 from .settings import PredictionStoreSettings
 
-PREDICTION_KEY_PREFIX = "prediction#"
-QUOTA_KEY_PREFIX = "quota#"
 # A quota item outlives its day by one, so a clock near midnight never reads a deleted count.
 _QUOTA_LIFETIME_SECONDS = 2 * 86_400
 
