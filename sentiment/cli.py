@@ -16,7 +16,11 @@ from pathlib import Path
 # httpx...) when it runs, so that `sentiment --help` and `sentiment predict` start at once.
 from contract import hyperparameters
 from contract.capture import CAPTURE_PREFIX, DEFAULT_CAPTURE_PERCENT
-from contract.feedback import DEFAULT_FEEDBACK_PER_SOURCE_PER_DAY, FEEDBACK_PREFIX
+from contract.feedback import (
+    DEFAULT_FEEDBACK_PER_SOURCE,
+    DEFAULT_FEEDBACK_PER_SOURCE_PER_DAY,
+    FEEDBACK_PREFIX,
+)
 from contract.files import EVALUATION_REPORT_FILE, MANIFEST_FILE, MODEL_ARTIFACT
 from contract.layout import PROJECT_ROOT
 from sentiment import imdb_source, local_stack, training_run
@@ -83,6 +87,20 @@ def _add_prepare(subcommands: argparse._SubParsersAction) -> None:
         help="also prepare the 50,000 unlabeled reviews (train/unsup) as their own split",
     )
     parser.add_argument("--workers", type=int)
+    parser.add_argument(
+        "--feedback",
+        metavar="SOURCE",
+        help="add the page's feedback to the training split only: a directory such as "
+        f"{DEFAULT_FEEDBACK_DIR} (`sentiment up`), or the deployed s3://<artifact bucket>/"
+        f"{FEEDBACK_PREFIX}; reviews already in a split are left out, with the reason in the "
+        "manifest",
+    )
+    parser.add_argument(
+        "--feedback-per-source",
+        type=int,
+        default=DEFAULT_FEEDBACK_PER_SOURCE,
+        help="the most records one source (address) may add (%(default)s)",
+    )
     parser.set_defaults(run=_run_prepare)
 
 
@@ -93,7 +111,7 @@ def _given(**options: object) -> dict[str, object]:
 def _run_prepare(args: argparse.Namespace) -> None:
     import time
 
-    from sentiment.prepare import PrepareOptions, prepare
+    from sentiment.prepare import FeedbackInput, PrepareOptions, prepare
 
     defaults = PrepareOptions()
     options = replace(
@@ -118,12 +136,24 @@ def _run_prepare(args: argparse.Namespace) -> None:
     )
     root = imdb_source.resolve(args.source, args.cache_dir)
     started = time.perf_counter()
-    manifest = prepare(root, args.output, options, imdb_source.recorded(args.source))
+    feedback = FeedbackInput(args.feedback, args.feedback_per_source) if args.feedback else None
+    manifest = prepare(root, args.output, options, imdb_source.recorded(args.source), feedback)
     elapsed = time.perf_counter() - started
     counts = {name: split["reviews"] for name, split in manifest["splits"].items()}
     print(
         f"Prepared {json.dumps(counts)} into {args.output} in {elapsed:.1f} s "
         f"(vocabulary {manifest['vocabulary_size']} ids)"
+    )
+    if "feedback" in manifest:
+        print(_feedback_summary(manifest["feedback"]))
+
+
+def _feedback_summary(intake: dict) -> str:
+    left_out = ", ".join(f"{count} {reason}" for reason, count in intake["left_out"].items())
+    return (
+        f"Feedback from {intake['source']}: {intake['records']} records; {intake['joined']} "
+        f"joined the training split ({intake['positive']} positive, {intake['negative']} "
+        f"negative); left out: {left_out or 'none'} (manifest.json lists them)"
     )
 
 

@@ -8,7 +8,9 @@ Output directory (each split directory is one SageMaker channel):
     unlabeled/    ids.npy lengths.npy              (train/unsup, when the source has it)
     manifest.json
 
-The vocabulary comes from the training split alone. The whole directory is written
+With feedback from the page (``feedback``: feedback_intake.py), the reviews visitors labeled
+join the training split, never validation or test, and the manifest says what joined and what
+stayed out. The vocabulary comes from the training split alone. The whole directory is written
 beside its final place and moved there at the end, so an interrupted run leaves the
 previous output (or nothing) under the final name, and the same input always gives
 byte-identical files.
@@ -31,9 +33,10 @@ from dataset import EncodedSplit, write_split
 from preprocess import VOCABULARY_FILE, PreprocessingSettings, Tokenizer, Vocabulary
 from tqdm import tqdm
 
+from contract.feedback import DEFAULT_FEEDBACK_PER_SOURCE
 from contract.files import MANIFEST_FILE
 from contract.packaging import file_sha256
-from sentiment import __version__, imdb_source
+from sentiment import __version__, feedback_intake, imdb_source
 from sentiment.imdb_source import UNLABELED_DIR, ReviewFile, review_files
 
 # Reviews per task sent to a worker: large enough to amortize the inter-process
@@ -67,24 +70,39 @@ class _Corpus:
     labels: list[int] | None
 
 
+@dataclass(frozen=True)
+class FeedbackInput:
+    """Where feedback records are (a directory or s3://bucket/prefix), and how many one source
+    may add."""
+
+    source: str
+    per_source: int = DEFAULT_FEEDBACK_PER_SOURCE
+
+
 _worker_tokenizer: Tokenizer | None = None
+_worker_keys = False
 
 
-def _start_worker(settings: PreprocessingSettings) -> None:
-    global _worker_tokenizer
+def _start_worker(settings: PreprocessingSettings, keys: bool) -> None:
+    global _worker_tokenizer, _worker_keys
     _worker_tokenizer = Tokenizer(settings)
+    _worker_keys = keys
 
 
-def _tokenize_chunk(chunk: Sequence[ReviewFile]) -> tuple[list[str], bytes]:
-    """Tokens of each review, and a digest of the chunk's file names and bytes."""
+def _tokenize_chunk(chunk: Sequence[ReviewFile]) -> tuple[list[str], bytes, list[str]]:
+    """Tokens of each review, a digest of the chunk's file names and bytes, and (when feedback
+    is to be checked against them) each review's text key."""
     assert _worker_tokenizer is not None, "worker not initialised"
     digest = hashlib.sha256()
-    joined = []
+    joined, keys = [], []
     for review in chunk:
         raw = review.path.read_bytes()
         digest.update(review.relative.encode() + b"\0" + raw + b"\0")
-        joined.append(" ".join(_worker_tokenizer(raw.decode("utf-8", errors="replace"))))
-    return joined, digest.digest()
+        text = raw.decode("utf-8", errors="replace")
+        joined.append(" ".join(_worker_tokenizer(text)))
+        if _worker_keys:
+            keys.append(feedback_intake.text_key(text))
+    return joined, digest.digest(), keys
 
 
 def _chunks(items: Sequence[ReviewFile]) -> Iterator[Sequence[ReviewFile]]:
@@ -93,32 +111,35 @@ def _chunks(items: Sequence[ReviewFile]) -> Iterator[Sequence[ReviewFile]]:
 
 
 def _tokenize_all(
-    files: Sequence[ReviewFile], settings: PreprocessingSettings, workers: int
-) -> tuple[list[str], str]:
-    """Tokenize every file on all cores; returns the tokens and the source checksum."""
+    files: Sequence[ReviewFile], settings: PreprocessingSettings, workers: int, keys: bool = False
+) -> tuple[list[str], str, list[str]]:
+    """Tokenize every file on all cores; returns the tokens, the source checksum and (with
+    ``keys``) the text keys."""
     tokens: list[str] = []
+    text_keys: list[str] = []
     digest = hashlib.sha256()
     chunks = list(_chunks(files))
     progress = tqdm(total=len(files), unit="review", desc="Preprocessing", disable=None)
     if workers == 1:
-        _start_worker(settings)
+        _start_worker(settings, keys)
         results = map(_tokenize_chunk, chunks)
         pool = None
     else:
         pool = multiprocessing.get_context("fork").Pool(
-            workers, initializer=_start_worker, initargs=(settings,)
+            workers, initializer=_start_worker, initargs=(settings, keys)
         )
         results = pool.imap(_tokenize_chunk, chunks)
     try:
-        for chunk_tokens, chunk_digest in results:
+        for chunk_tokens, chunk_digest, chunk_keys in results:
             tokens.extend(chunk_tokens)
+            text_keys.extend(chunk_keys)
             digest.update(chunk_digest)
             progress.update(len(chunk_tokens))
     finally:
         progress.close()
         if pool is not None:
             pool.terminate()
-    return tokens, digest.hexdigest()
+    return tokens, digest.hexdigest(), text_keys
 
 
 def stratified_split(
@@ -163,12 +184,17 @@ def labeled_files(root: Path, split: str) -> tuple[list[ReviewFile], list[int]]:
 
 
 def prepare(
-    root: Path, output: Path, options: PrepareOptions = PrepareOptions(), source: str = ""
+    root: Path,
+    output: Path,
+    options: PrepareOptions = PrepareOptions(),
+    source: str = "",
+    feedback: FeedbackInput | None = None,
 ) -> dict:
     """Build the dataset from an extracted aclImdb directory; returns the manifest.
 
     `source` is where `root` came from (imdb_source.recorded): the manifest keeps it, so
     that `sentiment evaluate` reads the raw reviews from the same place. Default: `root`.
+    `feedback`: add the page's feedback to the training split (module docstring).
     """
     output = output.resolve()
     _check_replaceable(output)
@@ -180,13 +206,23 @@ def prepare(
         if options.include_unlabeled and (root / UNLABELED_DIR).is_dir()
         else []
     )
-    all_tokens, source_digest = _tokenize_all(
-        train_files + test_files + unlabeled_files, settings, options.workers
+    # Read first: a wrong source fails before minutes of tokenizing.
+    stored = None if feedback is None else list(feedback_intake.read_source(feedback.source))
+    labeled = train_files + test_files
+    all_tokens, source_digest, text_keys = _tokenize_all(
+        labeled + unlabeled_files, settings, options.workers, keys=feedback is not None
     )
     n_train, n_test = len(train_files), len(test_files)
     train = _Corpus(all_tokens[:n_train], train_labels)
     test = _Corpus(all_tokens[n_train : n_train + n_test], test_labels)
     kept, held_out = stratified_split(train_labels, options.validation_fraction, options.seed)
+    intake = None
+    if feedback is not None and stored is not None:
+        intake = _take_feedback(feedback, stored, text_keys, kept, held_out, n_train, n_test)
+        tokenizer = Tokenizer(settings)
+        train.tokens.extend(" ".join(tokenizer(review.review)) for review in intake.joined)
+        train.labels.extend(review.label for review in intake.joined)
+        kept = kept + list(range(n_train, n_train + len(intake.joined)))
 
     vocabulary = Vocabulary.build(
         (train.tokens[i].split() for i in kept), options.vocabulary_size, settings
@@ -209,6 +245,8 @@ def prepare(
         vocabulary.save(staging / "train" / VOCABULARY_FILE)
         source = source or imdb_source.recorded(str(root))
         manifest = _manifest(staging, splits, vocabulary, options, source, source_digest)
+        if intake is not None:
+            manifest["feedback"] = intake.summary()
         (staging / MANIFEST_FILE).write_text(
             json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
@@ -217,6 +255,23 @@ def prepare(
         if staging.exists():
             shutil.rmtree(staging)
     return manifest
+
+
+def _take_feedback(
+    feedback: FeedbackInput,
+    stored: list[tuple[str, bytes]],
+    text_keys: list[str],
+    kept: list[int],
+    held_out: list[int],
+    n_train: int,
+    n_test: int,
+) -> feedback_intake.Intake:
+    splits = {
+        "train": {text_keys[i] for i in kept},
+        "validation": {text_keys[i] for i in held_out},
+        "test": set(text_keys[n_train : n_train + n_test]),
+    }
+    return feedback_intake.select(feedback.source, stored, splits, feedback.per_source)
 
 
 def _manifest(
