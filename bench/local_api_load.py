@@ -184,21 +184,30 @@ def _stop(process: subprocess.Popen) -> None:
 
 @contextmanager
 def local_stack(
-    model: Path, log: BinaryIO, capture_dir: Path | None = None
+    model: Path, log: BinaryIO, records_dir: Path | None = None
 ) -> Iterator[LocalStack]:
     """``sentiment up --model MODEL`` on free loopback ports, its output in ``log``; stopped after.
 
-    The endpoint records its traffic in ``capture_dir`` (all of it, as deployed by default);
+    With ``records_dir`` the stack records as deployed by default: all of the endpoint's traffic
+    (capture/), each prediction for feedback (predictions.sqlite) and the feedback (feedback/);
     without one it records nothing. A session of its own: Ctrl+C in the terminal reaches this
     process alone, which stops the load first and then the stack, instead of the stack under
     load.
     """
     ports = [free_port() for _ in range(3)]
-    capture = ("--capture-dir", str(capture_dir)) if capture_dir else ("--capture-percent", "0")
+    records = (
+        (
+            *("--capture-dir", str(records_dir / "capture")),
+            *("--feedback-dir", str(records_dir / "feedback")),
+            *("--prediction-database", str(records_dir / "predictions.sqlite")),
+        )
+        if records_dir
+        else ("--capture-percent", "0", "--feedback-per-source-per-day", "0")
+    )
     command = [
         *(sys.executable, "-m", "sentiment.cli", "up", "--model", str(model)),
         *("--port", str(ports[0]), "--api-port", str(ports[1]), "--endpoint-port", str(ports[2])),
-        *capture,
+        *records,
     ]
     process = subprocess.Popen(
         command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

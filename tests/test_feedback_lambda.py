@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sqlite3
 import threading
 import time
 import uuid
@@ -231,11 +232,13 @@ def test_the_allowance_holds_under_concurrent_feedback(tmp_path: Path) -> None:
     assert granted.count(True) == 15
 
 
-def test_an_expired_prediction_takes_no_feedback(tmp_path: Path) -> None:
-    store = SqlitePredictionStore(str(tmp_path / "expiry.sqlite"))
+def test_an_expired_prediction_takes_no_feedback_and_is_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "expiry.sqlite"
+    store = SqlitePredictionStore(str(path))
     expires_at = int(time.time()) + 600
     store.put({"prediction_id": PREDICTION_ID, "review": "Fine."}, expires_at)
-    # Putting a record deletes the expired ones, as DynamoDB's TTL does in its own time.
     store.put({"prediction_id": UNKNOWN_ID, "review": "Old."}, int(time.time()) - 1)
 
     assert store.get(PREDICTION_ID, now=expires_at - 1) == {
@@ -243,7 +246,13 @@ def test_an_expired_prediction_takes_no_feedback(tmp_path: Path) -> None:
         "review": "Fine.",
     }
     assert store.get(PREDICTION_ID, now=expires_at) is None
-    assert store.get(UNKNOWN_ID, now=0) is None
+    assert store.get(UNKNOWN_ID, now=time.time()) is None
+    # Deleted at the next pruning, as DynamoDB's TTL deletes in its own time.
+    monkeypatch.setattr(store, "PRUNE_SECONDS", 0)
+    store.put({"prediction_id": str(uuid.uuid4()), "review": "New."}, expires_at)
+    with sqlite3.connect(path) as connection:
+        keys = [row[0] for row in connection.execute("SELECT pk FROM items")]
+    assert f"prediction#{UNKNOWN_ID}" not in keys and f"prediction#{PREDICTION_ID}" in keys
 
 
 def test_a_failed_record_costs_the_chance_of_feedback_not_the_answer(
@@ -260,6 +269,24 @@ def test_a_failed_record_costs_the_chance_of_feedback_not_the_answer(
     entry = json.loads(buffer.getvalue())
     assert (entry["remembered"], entry["remember_error"]) == (False, "OperationalError")
     assert prediction_id == entry["prediction_id"]
+
+
+def test_an_interrupted_write_leaves_the_old_record_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = DirectoryFeedbackStore(tmp_path)
+    old = {"prediction_id": PREDICTION_ID, "label": "negative", "review": "Dull."}
+    store.put(old)
+
+    def crash(_: int) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", crash)
+    with pytest.raises(OSError, match="disk full"):
+        store.put(old | {"label": "positive"})
+
+    assert [path.name for path in tmp_path.iterdir()] == [f"{PREDICTION_ID}.json"]
+    assert json.loads((tmp_path / f"{PREDICTION_ID}.json").read_bytes()) == old
 
 
 # --- the deployed stores: DynamoDB and S3 -------------------------------------------------------

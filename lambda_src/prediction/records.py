@@ -13,12 +13,10 @@ limited to its kind (stacks/prediction_records.py):
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -97,60 +95,76 @@ class DynamoDbPredictionStore:
 
 
 class SqlitePredictionStore:
-    """The same store in one SQLite file; a connection per call, so any thread may use it."""
+    """The same store in one SQLite file, for the local stack's many handler threads: one
+    connection per thread, and expired items deleted once a minute, as DynamoDB's TTL deletes
+    them in its own time."""
+
+    PRUNE_SECONDS = 60.0
 
     def __init__(self, path: str) -> None:
         self.path = path
-        with self._connect() as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(
-                "CREATE TABLE IF NOT EXISTS items "
-                "(pk TEXT PRIMARY KEY, record TEXT, n INTEGER, expires_at REAL NOT NULL)"
-            )
+        self._local = threading.local()
+        self._pruned = 0.0
+        connection = self._connection()
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS items "
+            "(pk TEXT PRIMARY KEY, record TEXT, n INTEGER, expires_at REAL NOT NULL)"
+        )
+        connection.execute("CREATE INDEX IF NOT EXISTS items_expiry ON items (expires_at)")
 
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        # Autocommit: each statement is its own transaction unless BEGIN says otherwise;
-        # closing undoes an unfinished one.
-        connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        try:
-            yield connection
-        finally:
-            connection.close()
+    def _connection(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            # Autocommit: each statement is its own transaction unless BEGIN says otherwise.
+            connection = sqlite3.connect(
+                self.path, timeout=10, isolation_level=None, check_same_thread=False
+            )
+            # With WAL, NORMAL survives a crash of the process, not of the machine: enough
+            # for a developer's store, and no fsync on the request path.
+            connection.execute("PRAGMA synchronous=NORMAL")
+            self._local.connection = connection
+        return connection
 
     def put(self, record: dict[str, Any], expires_at: int) -> None:
-        with self._connect() as connection:
-            connection.execute(
-                "INSERT OR REPLACE INTO items (pk, record, expires_at) VALUES (?, ?, ?)",
-                (prediction_key(record["prediction_id"]), json.dumps(record), expires_at),
-            )
-            # What TTL does in DynamoDB.
-            connection.execute("DELETE FROM items WHERE expires_at <= ?", (time.time(),))
+        connection = self._connection()
+        connection.execute(
+            "INSERT OR REPLACE INTO items (pk, record, expires_at) VALUES (?, ?, ?)",
+            (prediction_key(record["prediction_id"]), json.dumps(record), expires_at),
+        )
+        now = time.time()
+        if now - self._pruned >= self.PRUNE_SECONDS:
+            self._pruned = now
+            connection.execute("DELETE FROM items WHERE expires_at <= ?", (now,))
 
     def get(self, prediction_id: str, now: float) -> dict[str, Any] | None:
-        with self._connect() as connection:
-            row = connection.execute(
+        row = (
+            self._connection()
+            .execute(
                 "SELECT record FROM items WHERE pk = ? AND expires_at > ?",
                 (prediction_key(prediction_id), now),
-            ).fetchone()
+            )
+            .fetchone()
+        )
         return None if row is None else json.loads(row[0])
 
     def take_allowance(self, source: str, now: datetime, limit: int) -> bool:
         key = quota_key(source, now)
         expires = now.timestamp() + _QUOTA_LIFETIME_SECONDS
-        with self._connect() as connection:
-            connection.execute("BEGIN IMMEDIATE")
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
             row = connection.execute("SELECT n FROM items WHERE pk = ?", (key,)).fetchone()
             if row is not None and row[0] >= limit:
-                connection.execute("ROLLBACK")
                 return False
             connection.execute(
                 "INSERT INTO items (pk, n, expires_at) VALUES (?, 1, ?) "
                 "ON CONFLICT(pk) DO UPDATE SET n = n + 1",
                 (key, expires),
             )
+            return True
+        finally:
             connection.execute("COMMIT")
-        return True
 
 
 _stores: dict[PredictionStoreSettings, PredictionStore] = {}
