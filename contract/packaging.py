@@ -13,6 +13,8 @@ import ast
 import fnmatch
 import gzip
 import hashlib
+import importlib.metadata
+import importlib.util
 import os
 import shutil
 import tarfile
@@ -111,14 +113,58 @@ def lambda_asset_members() -> list[tuple[str, Path]]:
     return members + contract_members()
 
 
-def build_lambda_asset(destination: Path) -> Path:
-    """The Lambda asset's directory, made afresh (CDK hashes and zips what is in it)."""
+def build_lambda_asset(destination: Path, extra: Iterable[tuple[str, Path]] = ()) -> Path:
+    """The Lambda asset's directory (with ``extra`` members), made afresh (CDK hashes and zips
+    what is in it)."""
     shutil.rmtree(destination, ignore_errors=True)
-    for name, path in lambda_asset_members():
+    for name, path in [*lambda_asset_members(), *extra]:
         target = destination / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
     return destination
+
+
+# The drift Lambda runs a model artifact's own preprocess.py, which imports BeautifulSoup and
+# NLTK's Porter stemmer; the Lambda runtime has neither. Its asset carries them from this
+# environment (the locked versions the model was trained with), under this folder: bs4,
+# soupsieve and typing_extensions whole (pure Python), and of NLTK only the stemmer's two
+# files, since NLTK's own __init__ imports its C-extension dependencies (regex), built for
+# this machine, not for Lambda's. lambda_src/drift/tokenizer.py loads them.
+TOKENIZER_PACKAGES_DIR = "tokenizer_packages"
+_WHOLE_PACKAGES = {"bs4": "beautifulsoup4", "soupsieve": "soupsieve"}
+_WHOLE_MODULES = {"typing_extensions": "typing_extensions"}
+NLTK_STEMMER_FILES = ("stem/api.py", "stem/porter.py")
+
+
+def tokenizer_package_members() -> list[tuple[str, Path]]:
+    """The packages an artifact's preprocess.py needs in Lambda, with their licenses."""
+    members = []
+    for package in _WHOLE_PACKAGES:
+        directory = Path(find_spec_origin(package)).parent
+        members += [
+            (f"{TOKENIZER_PACKAGES_DIR}/{package}/{path.relative_to(directory).as_posix()}", path)
+            for path in source_files(directory)
+        ]
+    for module in _WHOLE_MODULES:
+        members.append((f"{TOKENIZER_PACKAGES_DIR}/{module}.py", Path(find_spec_origin(module))))
+    nltk = Path(find_spec_origin("nltk")).parent
+    members += [
+        (f"{TOKENIZER_PACKAGES_DIR}/nltk/{file}", nltk / file) for file in NLTK_STEMMER_FILES
+    ]
+    for distribution in [*_WHOLE_PACKAGES.values(), *_WHOLE_MODULES.values(), "nltk"]:
+        for file in importlib.metadata.distribution(distribution).files or []:
+            if "licenses/" in file.as_posix():
+                name = f"{TOKENIZER_PACKAGES_DIR}/licenses/{distribution}/{file.name}"
+                members.append((name, Path(file.locate())))
+    return members
+
+
+def find_spec_origin(module: str) -> str:
+    """Where an installed top-level module's file is, without importing it."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"{module} is not installed; the drift Lambda's asset needs it")
+    return spec.origin
 
 
 def serving_code_files(source_dir: Path, entry_point: str = "inference.py") -> list[str]:

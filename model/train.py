@@ -14,7 +14,8 @@ job's paths and writes the model directory; trainer.py takes the steps:
 4. the fusion weights, fitted on the validation reviews and their crops: the fusion
    also calibrates the score, by length,
 5. the test split's evaluation, and the model directory SageMaker tars into
-   model.tar.gz: weights, settings, vocabulary and the inference code.
+   model.tar.gz: weights, settings, vocabulary, the inference code and the drift
+   baseline (drift_baseline.py).
 
 Every metric line is `key=value` pairs (see metric_definitions.json). A rerun with the
 same checkpoint directory resumes where the last one stopped, which is what makes
@@ -33,6 +34,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from drift_baseline import write_baseline
 from network import CONFIG_FILE, WEIGHTS_FILE
 from preprocess import VOCABULARY_FILE
 from trainer import Paths, Trainer
@@ -95,7 +97,8 @@ def _paths_parser() -> argparse.ArgumentParser:
 
 
 def write_model_dir(trainer: Trainer, model_dir: Path) -> None:
-    """The self-describing model directory: weights, settings, vocabulary and code/."""
+    """The self-describing model directory: weights, settings, vocabulary, code/, and the
+    drift baseline from the validation reviews (drift_baseline.py)."""
     model_dir.mkdir(parents=True, exist_ok=True)
     state = {name: value.cpu() for name, value in trainer.network.state_dict().items()}
     torch.save(state, model_dir / WEIGHTS_FILE)
@@ -107,6 +110,7 @@ def write_model_dir(trainer: Trainer, model_dir: Path) -> None:
     for name in serving_code_files(source):
         shutil.copyfile(source / name, code / name)
     shutil.copyfile(source / SERVING_REQUIREMENTS, code / "requirements.txt")
+    write_baseline(model_dir, trainer.network, trainer.vocabulary, trainer.validation)
 
 
 def main(argv: list[str] | None = None) -> int:

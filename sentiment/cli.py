@@ -1,6 +1,6 @@
-"""The `sentiment` command: prepare data, train, evaluate, serve locally, predict.
+"""The `sentiment` command: prepare data, train, evaluate, serve locally, predict, monitor.
 
-Only the parsers of the five commands and their thin `_run_*` functions live here (hence
+Only the parsers of the six commands and their thin `_run_*` functions live here (hence
 the length); each command's work is in a module of its own.
 """
 
@@ -33,6 +33,7 @@ DEFAULT_FEEDBACK_DIR = Path("artifacts") / FEEDBACK_PREFIX
 DEFAULT_PREDICTION_DATABASE = Path("artifacts/predictions.sqlite")
 DEFAULT_CHECKPOINT_DIR = Path("artifacts/checkpoints")
 DEFAULT_EVALUATION_DIR = Path("artifacts/evaluation")
+DEFAULT_DRIFT_DIR = Path("artifacts/drift")
 
 
 def _add_prepare(subcommands: argparse._SubParsersAction) -> None:
@@ -408,6 +409,92 @@ def _run_predict(args: argparse.Namespace) -> None:
         raise SystemExit(1) from None
 
 
+def _add_monitor(subcommands: argparse._SubParsersAction) -> None:
+    from contract.drift import EXIT_DRIFT, Thresholds
+
+    defaults = Thresholds()
+    parser = subcommands.add_parser(
+        "monitor",
+        help="compare captured traffic with the model's drift baseline",
+        description="Read the captured traffic (and the page's feedback) in a window with the "
+        "artifact's own preprocessing and compare it with its drift baseline: PSI of length "
+        "and score, unknown words, low-confidence verdicts, accuracy on feedback. Writes "
+        f"drift_report.json and drift_report.html and exits {EXIT_DRIFT} when a threshold is "
+        "crossed (2 on bad input, such as too few records in the window). With --rebaseline, "
+        "writes a baseline taken from the window's traffic instead, for later --baseline runs.",
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=DEFAULT_MODEL_DIR / MODEL_ARTIFACT,
+        help="model.tar.gz, whose preprocessing reads the reviews and whose baseline they are "
+        "compared with (%(default)s)",
+    )
+    parser.add_argument(
+        "--capture",
+        default=str(DEFAULT_CAPTURE_DIR),
+        help="captured traffic: a directory or s3://bucket/capture (%(default)s)",
+    )
+    parser.add_argument(
+        "--feedback",
+        default=str(DEFAULT_FEEDBACK_DIR),
+        help="feedback records: a directory or s3://bucket/feedback (%(default)s)",
+    )
+    parser.add_argument("--since", help="start of the window, a UTC date or ISO time")
+    parser.add_argument("--until", help="end of the window, exclusive (default: now)")
+    parser.add_argument("--baseline", type=Path, help="a baseline file from --rebaseline")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_DRIFT_DIR, help="for the report and page (%(default)s)"
+    )
+    parser.add_argument(
+        "--rebaseline",
+        action="store_true",
+        help="write the window's traffic as a baseline (drift_baseline.json in --out)",
+    )
+    parser.add_argument(
+        "--all-versions",
+        action="store_true",
+        help="count every model's answers, not only the baseline's model's",
+    )
+    for name, value in defaults.to_json().items():
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=type(value),
+            default=value,
+            help="threshold (%(default)s; contract/drift.py explains each)",
+        )
+    parser.set_defaults(run=_run_monitor)
+
+
+def _run_monitor(args: argparse.Namespace) -> None:
+    from contract.drift import EXIT_DRIFT, Thresholds
+    from contract.drift_sources import Window, parse_time
+    from sentiment import monitor
+
+    options = monitor.MonitorOptions(
+        model=args.model,
+        capture=args.capture,
+        feedback=args.feedback,
+        window=Window(
+            since=parse_time(args.since) if args.since else None,
+            until=parse_time(args.until) if args.until else None,
+        ),
+        thresholds=Thresholds(**{name: getattr(args, name) for name in Thresholds().to_json()}),
+        baseline=args.baseline,
+        all_versions=args.all_versions,
+    )
+    if args.rebaseline:
+        path = monitor.write_baseline(monitor.rebaseline(options), args.out)
+        print(f"Wrote {path}; compare later traffic with it: sentiment monitor --baseline {path}")
+        return
+    report = monitor.monitor(options)
+    document, page = monitor.write_report(report, args.out)
+    print(monitor.summary(report))
+    print(f"Wrote {document} and {page}")
+    if report["crossed"]:
+        raise SystemExit(EXIT_DRIFT)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sentiment", description=__doc__)
     subcommands = parser.add_subparsers(
@@ -418,6 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(subcommands)
     _add_up(subcommands)
     _add_predict(subcommands)
+    _add_monitor(subcommands)
     return parser
 
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from contract import hyperparameters
 from contract.capture import DEFAULT_CAPTURE_PERCENT, DEFAULT_CAPTURE_RETENTION_DAYS
+from contract.drift import Thresholds
 from contract.feedback import DEFAULT_FEEDBACK_PER_SOURCE_PER_DAY, DEFAULT_FEEDBACK_RETENTION_DAYS
 
 CONTEXT_PREFIX = "sentiment:"
@@ -138,6 +139,17 @@ class FeedbackSettings:
 
 
 @dataclass(frozen=True)
+class DriftSettings:
+    """The scheduled drift report over captured traffic (stacks/drift_monitor.py)."""
+
+    # How often it runs, and how far back each run looks.
+    schedule_hours: int = 24
+    window_hours: int = 168
+    # Its alarms' thresholds, the ones `sentiment monitor` applies by default.
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+@dataclass(frozen=True)
 class SentimentConfig:
     training: TrainingSettings
     endpoint: EndpointSettings
@@ -149,6 +161,7 @@ class SentimentConfig:
     log_retention_days: int = 30
     images: PyTorchImages = PyTorchImages()
     capture: CaptureSettings = CaptureSettings()
+    drift: DriftSettings = DriftSettings()
     feedback: FeedbackSettings = FeedbackSettings()
 
     @property
@@ -327,6 +340,7 @@ def load_config(context: Mapping[str, Any], project_root: Path) -> SentimentConf
             "feedbackRetentionDays", defaults.feedback.retention_days, 1, 3650
         ),
     )
+    drift = _drift_settings(read, defaults.drift)
     config = SentimentConfig(
         name_prefix=name_prefix,
         prepared_data_dir=prepared if prepared.is_absolute() else project_root / prepared,
@@ -346,12 +360,32 @@ def load_config(context: Mapping[str, Any], project_root: Path) -> SentimentConf
         endpoint=endpoint,
         api=api,
         capture=capture,
+        drift=drift,
         feedback=feedback,
     )
     unknown = read.unknown_keys()
     if unknown:
         raise ConfigError(f"unknown context keys: {', '.join(unknown)} (see the README)")
     return config
+
+
+def _drift_settings(read: _ContextReader, defaults: DriftSettings) -> DriftSettings:
+    limits = defaults.thresholds
+    return DriftSettings(
+        schedule_hours=read.integer("driftScheduleHours", defaults.schedule_hours, 1, 24 * 7),
+        window_hours=read.integer("driftWindowHours", defaults.window_hours, 1, 24 * 365),
+        thresholds=Thresholds(
+            length_psi=read.number("driftLengthPsi", limits.length_psi, 0, 100),
+            score_psi=read.number("driftScorePsi", limits.score_psi, 0, 100),
+            oov_rate_increase=read.number("driftOovRateIncrease", limits.oov_rate_increase, 0, 1),
+            low_confidence_increase=read.number(
+                "driftLowConfidenceIncrease", limits.low_confidence_increase, 0, 1
+            ),
+            feedback_accuracy=read.number("driftFeedbackAccuracy", limits.feedback_accuracy, 0, 1),
+            min_feedback=read.integer("driftMinFeedback", limits.min_feedback, 1, 1_000_000),
+            min_records=read.integer("driftMinRecords", limits.min_records, 1, 1_000_000),
+        ),
+    )
 
 
 def _check_training_fits_the_wait(training: TrainingSettings) -> None:

@@ -1,4 +1,5 @@
-"""Alarms on the serving path and one dashboard that follows a request through it."""
+"""Alarms on the serving path and one dashboard that follows a request through it (and, with
+the drift report, whether the traffic still looks like what the model learned from)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from stacks.drift_monitor import DriftMonitor
 from stacks.serving import endpoint_metric
 
 _FIVE_MINUTES = Duration.minutes(5)
@@ -41,6 +43,7 @@ class ServingMonitoring(Construct):
         function: lambda_.IFunction,
         endpoint_name: str,
         endpoint_alarms: Sequence[cloudwatch.IAlarm],
+        drift: DriftMonitor | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.alarms = [
@@ -63,7 +66,10 @@ class ServingMonitoring(Construct):
         dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
         dashboard.add_widgets(
             cloudwatch.AlarmStatusWidget(
-                title="Alarms", alarms=[*self.alarms, *endpoint_alarms], width=24, height=3
+                title="Alarms",
+                alarms=[*self.alarms, *endpoint_alarms, *(drift.alarms if drift else [])],
+                width=24,
+                height=3,
             )
         )
         dashboard.add_widgets(
@@ -115,3 +121,5 @@ class ServingMonitoring(Construct):
                 width=12,
             ),
         )
+        if drift is not None:
+            dashboard.add_widgets(*drift.widgets())

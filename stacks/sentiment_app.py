@@ -14,8 +14,13 @@ from pathlib import Path
 from aws_cdk import App, CfnOutput, Stack
 from constructs import Construct
 
-from contract.packaging import build_lambda_asset, build_training_source
+from contract.packaging import (
+    build_lambda_asset,
+    build_training_source,
+    tokenizer_package_members,
+)
 from stacks.config import SentimentConfig
+from stacks.drift_monitor import DriftMonitor
 from stacks.fingerprint import directory_sha256
 from stacks.monitoring import ServingMonitoring
 from stacks.prediction_api import FeedbackRoute, PredictionRoute, PublicApi
@@ -36,6 +41,8 @@ class AppInputs:
     frontend_dir: Path
     metric_definitions: list[dict[str, str]]
     lambda_code_dir: Path
+    # The same, with the packages the drift function needs to run the model's tokenizer.
+    drift_code_dir: Path
 
 
 class FrontendMissing(FileNotFoundError):
@@ -58,6 +65,7 @@ def gather_inputs(
         frontend_dir=frontend_dir,
         metric_definitions=load_metric_definitions(model_source_dir / "metric_definitions.json"),
         lambda_code_dir=build_lambda_asset(build_dir / "lambda"),
+        drift_code_dir=build_lambda_asset(build_dir / "lambda-drift", tokenizer_package_members()),
     )
 
 
@@ -208,6 +216,21 @@ class WebStack(Stack):
                 records=self.records,
                 settings=config.feedback,
             )
+        # Nothing to watch when nothing is captured.
+        self.drift = (
+            DriftMonitor(
+                self,
+                "Drift",
+                settings=config.drift,
+                endpoint_name=endpoint.endpoint_name,
+                model_data_url=model.training.model_data_url,
+                artifacts=SharedBuckets.for_prefix(config.name_prefix).artifacts,
+                code_dir=inputs.drift_code_dir,
+                log_retention_days=config.log_retention_days,
+            )
+            if config.capture.enabled
+            else None
+        )
         self.monitoring = ServingMonitoring(
             self,
             "Monitoring",
@@ -215,6 +238,7 @@ class WebStack(Stack):
             function=self.route.function,
             endpoint_name=endpoint.endpoint_name,
             endpoint_alarms=endpoint.alarms,
+            drift=self.drift,
         )
         # The page goes live once the endpoint behind it is in service.
         self.add_stack_dependency(storage)

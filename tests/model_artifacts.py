@@ -9,6 +9,7 @@ the tests' tiny training runs.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,6 +29,7 @@ MODEL_DIR_LAYOUT = [
     "code/network.py",
     "code/preprocess.py",
     "code/requirements.txt",
+    "drift_baseline.json",
     "model.pt",
     "model_config.json",
     "vocabulary.json",
@@ -39,10 +41,30 @@ TINY_HYPERPARAMETERS = (
 )
 
 
+def sample_reviews(count: int, seed: int) -> list[tuple[str, int]]:
+    """Short reviews in the artifact's words, seeded: (text, label), half of each label.
+
+    The artifact's validation split is drawn from here, so its drift baseline is this
+    distribution; traffic drawn with another seed is traffic that has not drifted.
+    """
+    rng = random.Random(seed)
+    reviews = []
+    for index in range(count):
+        label = index % 2
+        opinion = POSITIVE_WORDS if label else NEGATIVE_WORDS
+        words = [rng.choice(opinion) for _ in range(rng.randint(1, 3))]
+        words += [rng.choice(NEUTRAL_WORDS) for _ in range(rng.randint(0, 4))]
+        rng.shuffle(words)
+        reviews.append((f"The {' and the '.join(words)}.", label))
+    return reviews
+
+
 def write_model_dir(directory: Path) -> Path:
-    """Write model.pt, model_config.json, vocabulary.json and code/ into `directory`."""
+    """Write model.pt, model_config.json, vocabulary.json, code/ and the drift baseline
+    (from 200 sample_reviews) into `directory`."""
     train = import_isolated(MODEL_SOURCE_DIR, "train")
     modules = import_isolated(MODEL_SOURCE_DIR, "network")
+    dataset = import_isolated(MODEL_SOURCE_DIR, "dataset")
     settings = PreprocessingSettings()
     tokenizer = Tokenizer(settings)
     stems = {word: tokenizer(word)[0] for word in POSITIVE_WORDS + NEGATIVE_WORDS + NEUTRAL_WORDS}
@@ -58,6 +80,13 @@ def write_model_dir(directory: Path) -> Path:
             word_id = vocabulary.ids([stems[word]])[0]
             network.ngram_ratios[word_id] = 1.0 if word in POSITIVE_WORDS else -1.0
             network.ngram_weights.weight[word_id] = 2.0
-    trainer = SimpleNamespace(network=network, config=config, vocabulary=vocabulary)
+    validation = sample_reviews(200, seed=1)
+    split = dataset.EncodedSplit.from_reviews(
+        [vocabulary.ids(tokenizer(text)) for text, _ in validation],
+        [label for _, label in validation],
+    )
+    trainer = SimpleNamespace(
+        network=network, config=config, vocabulary=vocabulary, validation=split
+    )
     train.write_model_dir(trainer, directory)
     return directory

@@ -10,6 +10,7 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_s3 as s3
 from cdk_stacks import context_with, resources, synthesized
 
+from contract.drift import METRIC_NAMESPACE
 from stacks.compliance import apply_aws_solutions_checks
 
 # The only actions granted on every resource, and why no narrower resource exists.
@@ -80,7 +81,7 @@ def test_every_resource_wildcard_is_one_the_service_cannot_scope(
     assert unscoped <= set(UNSCOPABLE), unscoped - set(UNSCOPABLE)
 
 
-def test_metrics_are_only_published_to_sagemakers_namespaces(
+def test_metrics_are_only_published_to_sagemakers_namespaces_and_the_drift_reports(
     statements: list[dict[str, Any]],
 ) -> None:
     publishing = [s for s in statements if "cloudwatch:PutMetricData" in as_list(s["Action"])]
@@ -88,6 +89,7 @@ def test_metrics_are_only_published_to_sagemakers_namespaces(
     assert {s["Condition"]["StringEquals"]["cloudwatch:namespace"] for s in publishing} == {
         "/aws/sagemaker/TrainingJobs",
         "/aws/sagemaker/Endpoints",
+        METRIC_NAMESPACE,
     }
 
 

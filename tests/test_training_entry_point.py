@@ -186,6 +186,27 @@ def test_the_evaluation_is_written_to_the_output_data_directory(reference: tuple
     assert not job.failure_file.exists()
 
 
+def test_the_drift_baseline_profiles_the_validation_reviews_as_the_model_answers_them(
+    reference: tuple[Job, str],
+):
+    job, _ = reference
+    baseline = json.loads((job.model_dir / "drift_baseline.json").read_text())
+    evaluation = json.loads((job.output_dir / TRAINING_REPORT_FILE).read_text())
+
+    assert baseline["source"] == "validation reviews" and baseline["reviews"] == 40
+    # The fused score the endpoint serves, judged as the training job's evaluation judged it.
+    assert baseline["accuracy"] == pytest.approx(evaluation["validation"]["accuracy"])
+    assert baseline["model_version"] == _served_version(job.model_dir)
+    assert sum(baseline["length"]["proportions"]) == pytest.approx(1)
+    assert 0 <= baseline["oov_rate"] < 0.5 and baseline["top_words"]
+
+
+def _served_version(model_dir: Path) -> str:
+    from sentiment.model_loader import import_isolated
+
+    return import_isolated(model_dir / "code", "inference").model_version(model_dir)
+
+
 def test_every_metric_definition_matches_the_log_and_every_metric_line_is_read(
     reference: tuple[Job, str],
 ):
