@@ -20,16 +20,21 @@ REFERRER_POLICY = "no-referrer"
 
 
 def page_settings(
-    api_url: str, capture_retention_days: int | None = None, feedback_url: str | None = None
+    api_url: str,
+    capture_retention_days: int | None = None,
+    feedback_url: str | None = None,
+    feedback_retention_days: int | None = None,
 ) -> dict[str, object]:
     """The contents of CONFIG_FILE: where the API is, the review limit it enforces, for how
-    many days the reviews sent are kept (None: they are not recorded), which the page tells
-    its visitors, and where feedback on a verdict goes (None: the page asks for none)."""
+    many days the reviews sent are kept (None: they are not recorded), where feedback on a
+    verdict goes (None: the page asks for none) and for how many days it is kept (None: no
+    set time, as on a developer's machine); the page tells its visitors what is kept."""
     return {
         "apiUrl": api_url,
         "maxReviewChars": MAX_REVIEW_CHARS,
         "captureRetentionDays": capture_retention_days,
         "feedbackUrl": feedback_url,
+        "feedbackRetentionDays": feedback_retention_days,
     }
 
 

@@ -76,6 +76,9 @@ async function loadConfig() {
     maxChars: data.maxReviewChars,
     captureDays: days,
     feedbackUrl,
+    feedbackDays: Number.isInteger(data.feedbackRetentionDays) && data.feedbackRetentionDays > 0
+      ? data.feedbackRetentionDays
+      : null,
   };
 }
 
@@ -85,6 +88,17 @@ function showCaptureNotice(days) {
   notice.textContent = `Reviews sent for scoring are recorded with their verdict, to check how `
     + `well the model does, and deleted after ${numberFormat.format(days)} `
     + `${days === 1 ? "day" : "days"}.`;
+  notice.hidden = false;
+}
+
+function showFeedbackNotice(url, days) {
+  const notice = document.getElementById("feedback-notice");
+  if (url === null) return;
+  const kept = days === null
+    ? ""
+    : `, and deleted after ${numberFormat.format(days)} ${days === 1 ? "day" : "days"}`;
+  notice.textContent = "If you say whether a verdict was right, your answer is kept with the "
+    + `review to train the next model${kept}.`;
   notice.hidden = false;
 }
 
@@ -326,6 +340,7 @@ refreshForm();
 try {
   config = await loadConfig();
   showCaptureNotice(config.captureDays);
+  showFeedbackNotice(config.feedbackUrl, config.feedbackDays);
   refreshForm();
 } catch (failure) {
   showError(failure.message);

@@ -179,6 +179,7 @@ class WebStack(Stack):
                 config.capture.retention_days if config.capture.enabled else None
             ),
             feedback_url=self.api.feedback_url if config.feedback.enabled else None,
+            feedback_retention_days=config.feedback.retention_days,
         )
         # Feedback names a prediction the server keeps, for as long as its captured record.
         self.records = (

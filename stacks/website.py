@@ -43,6 +43,7 @@ class Website(Construct):
         access_logs: s3.IBucket,
         capture_retention_days: int | None = None,
         feedback_url: str | None = None,
+        feedback_retention_days: int | None = None,
     ) -> None:
         """``capture_retention_days``: the page tells visitors their reviews are kept so long
         (None: not recorded); ``feedback_url``: where it sends feedback (None: asks none)."""
@@ -107,7 +108,10 @@ class Website(Construct):
             sources=[
                 s3_deployment.Source.asset(str(frontend_dir)),
                 s3_deployment.Source.json_data(
-                    CONFIG_FILE, page_settings(api_url, capture_retention_days, feedback_url)
+                    CONFIG_FILE,
+                    page_settings(
+                        api_url, capture_retention_days, feedback_url, feedback_retention_days
+                    ),
                 ),
             ],
             destination_bucket=self.bucket,

@@ -497,6 +497,31 @@ def test_visitors_are_told_that_their_reviews_are_recorded_and_for_how_long(
         )
 
 
+@pytest.mark.parametrize(
+    ("url", "days", "told"),
+    [
+        ("https://api.example/feedback", 365, ", and deleted after 365 days."),
+        # A developer's machine deletes nothing by itself: no time is promised.
+        ("https://api.example/feedback", None, "."),
+        (None, 365, None),
+    ],
+)
+def test_visitors_are_told_what_feedback_keeps(
+    open_page: Any, url: str | None, days: int | None, told: str | None
+) -> None:
+    page = open_page(feedbackUrl=url, feedbackRetentionDays=days).page
+    page.wait_for_selector("#review-count:has-text('/ ')")  # config.json read
+
+    notice = page.locator("#feedback-notice")
+    if told is None:
+        assert notice.is_hidden()
+    else:
+        assert notice.text_content() == (
+            "If you say whether a verdict was right, your answer is kept with the review to "
+            f"train the next model{told}"
+        )
+
+
 def test_phone_layout_fits_the_screen(open_page: Any) -> None:
     opened = open_page(viewport={"width": 390, "height": 844})
     page = opened.page

@@ -423,6 +423,8 @@ def test_the_page_is_served_with_the_deployed_security_headers(stack: RunningSta
         # The endpoint records the traffic: the page says for how long it is kept.
         "captureRetentionDays": DEFAULT_CAPTURE_RETENTION_DAYS,
         "feedbackUrl": stack.feedback_url,
+        # Nothing deletes feedback on a developer's machine: the page promises no time.
+        "feedbackRetentionDays": None,
     }
     assert config.headers["content-security-policy"] == page.headers["content-security-policy"]
 
