@@ -80,7 +80,7 @@ bench: setup
 	$(BIN)/python bench/soak.py --model artifacts/bench/model/model.tar.gz
 
 synth: setup
-	npx cdk synth --all --quiet
+	npx cdk synth --quiet
 
 deploy: setup
 	npx cdk deploy --all

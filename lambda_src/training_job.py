@@ -135,10 +135,11 @@ def describe(client: Any, name: str) -> dict[str, Any] | None:
         return client.describe_training_job(TrainingJobName=name)
     except ClientError as error:
         details = error.response.get("Error", {})
-        # SageMaker answers an unknown job name with ValidationException "...not found".
-        if (
-            details.get("Code") == "ValidationException"
-            and "not found" in str(details.get("Message", "")).lower()
+        # SageMaker answers an unknown job name with ValidationException "...not found"; its
+        # API reference also lists ResourceNotFound for DescribeTrainingJob.
+        code = details.get("Code")
+        if code == "ResourceNotFound" or (
+            code == "ValidationException" and "not found" in str(details.get("Message", "")).lower()
         ):
             return None
         raise

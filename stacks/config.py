@@ -38,6 +38,9 @@ _PYTHON_VERSION = re.compile(r"^py3\d{1,2}$")
 MAX_NAME_PREFIX_LENGTH = 40
 # The CloudFormation custom-resource wait, which the Provider framework cannot exceed.
 MAX_TRAINING_WAIT_MINUTES = 60
+# What a job takes beyond its run time: starting the instance, pulling the image, installing
+# requirements.txt, and uploading model.tar.gz (about 5 minutes on ml.m5.xlarge); doubled.
+TRAINING_OVERHEAD_MINUTES = 10
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096)
 
 
@@ -397,11 +400,13 @@ def _check_training_fits_the_wait(training: TrainingSettings) -> None:
             f"{CONTEXT_PREFIX}trainingMaxRuntimeMinutes for spot training"
         )
     longest = training.max_wait_minutes if training.use_spot else training.max_runtime_minutes
-    if longest > training.wait_timeout_minutes:
+    if longest + TRAINING_OVERHEAD_MINUTES > training.wait_timeout_minutes:
         raise ConfigError(
-            f"the training job may run {longest} minutes but the deployment waits only "
+            f"the training job may take {longest} minutes plus about "
+            f"{TRAINING_OVERHEAD_MINUTES} to start and upload, but the deployment waits only "
             f"{training.wait_timeout_minutes} ({CONTEXT_PREFIX}trainingWaitMinutes, at most "
-            f"{MAX_TRAINING_WAIT_MINUTES}); shorten the job or train it outside the deployment"
+            f"{MAX_TRAINING_WAIT_MINUTES}); shorten the job, or train it outside the deployment "
+            "and deploy its model (README: Deploying to AWS)"
         )
 
 

@@ -26,11 +26,23 @@ _RETENTION = {
 }
 
 
-def log_group(scope: Construct, construct_id: str, retention_days: int) -> logs.LogGroup:
+def log_group(
+    scope: Construct, construct_id: str, retention_days: int, name: str | None = None
+) -> logs.LogGroup:
     """Operational logs: they go with the stack that writes them."""
     return logs.LogGroup(
         scope,
         construct_id,
+        log_group_name=name,
         retention=_RETENTION[retention_days],
         removal_policy=RemovalPolicy.DESTROY,
     )
+
+
+def vended_log_group(
+    scope: Construct, construct_id: str, retention_days: int, name: str
+) -> logs.LogGroup:
+    """Logs a service delivers itself (Step Functions here), under /aws/vendedlogs/: CloudWatch
+    Logs then needs no resource-policy entry for them, whose 5,120-character limit an account
+    with many log groups would otherwise hit when the group is created."""
+    return log_group(scope, construct_id, retention_days, f"/aws/vendedlogs/{name}")

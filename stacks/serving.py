@@ -172,6 +172,19 @@ class SentimentEndpoint(Construct):
             endpoint_name=settings.name,
             endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
             deployment_config=self._blue_green_deployment(settings),
+            # A new configuration would reset the fleet to its initial instance count, under
+            # whatever load autoscaling had grown it for: keep the count (and weight) across
+            # updates, but not the data capture, so a change to capture still applies.
+            retain_all_variant_properties=True if realtime else None,
+            exclude_retained_variant_properties=(
+                [
+                    sagemaker.CfnEndpoint.VariantPropertyProperty(
+                        variant_property_type="DataCaptureConfig"
+                    )
+                ]
+                if realtime
+                else None
+            ),
         )
         self.endpoint_name = settings.name
         self.endpoint_arn = Stack.of(self).format_arn(

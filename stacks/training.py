@@ -30,7 +30,7 @@ from stacks.config import SentimentConfig, TrainingSettings
 from stacks.fingerprint import training_fingerprint, training_job_name
 from stacks.functions import PythonFunction
 from stacks.images import processor, pytorch_image
-from stacks.log_groups import log_group
+from stacks.log_groups import log_group, vended_log_group
 from stacks.permissions import sagemaker_execution_role
 from stacks.shared_buckets import SharedBuckets
 from stacks.storage import PreparedData
@@ -284,7 +284,14 @@ class TrainingJob(Construct):
             log_group=framework_logs,
             disable_waiter_state_machine_logging=False,
             waiter_state_machine_log_options=cr.LogOptions(
-                destination=framework_logs, level=sfn.LogLevel.ALL, include_execution_data=False
+                destination=vended_log_group(
+                    self,
+                    "WaiterLogs",
+                    config.log_retention_days,
+                    f"states/{config.name_prefix}-training-waiter",
+                ),
+                level=sfn.LogLevel.ALL,
+                include_execution_data=False,
             ),
         )
         acknowledge(

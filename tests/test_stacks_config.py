@@ -50,7 +50,7 @@ def test_command_line_strings_are_parsed() -> None:
             "sentiment:serverlessMemoryMb": "3072",
             "sentiment:trainingUseSpot": "true",
             "sentiment:trainingMaxRuntimeMinutes": "40",
-            "sentiment:trainingMaxWaitMinutes": "55",
+            "sentiment:trainingMaxWaitMinutes": "50",
             "sentiment:apiRateLimit": "2.5",
             "sentiment:hyperparameters": '{"epochs": 3, "learning-rate": "0.001"}',
             "sentiment:preparedDataDir": "/data/elsewhere",
@@ -89,6 +89,8 @@ def test_endpoint_name_follows_the_prefix_unless_set() -> None:
         ({"sentiment:removalPolicy": "snapshot"}, "removalPolicy"),
         ({"sentiment:trainingWaitMinutes": 90}, "from 5 to 60"),
         ({"sentiment:trainingMaxRuntimeMinutes": 61}, "waits only 60"),
+        # Start, image pull and upload come on top of the run time.
+        ({"sentiment:trainingMaxRuntimeMinutes": 51}, "plus about 10 to start and upload"),
         (
             {"sentiment:trainingUseSpot": True, "sentiment:trainingMaxWaitMinutes": 30},
             "at least",

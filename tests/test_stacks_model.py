@@ -44,7 +44,42 @@ def test_training_request_runs_train_py_from_the_source_tarball(model: dict[str,
     assert request["AlgorithmSpecification"]["TrainingImage"].endswith(
         "/pytorch-training:2.6.0-cpu-py312"
     )
-    assert "DlcRepositoryAccountMap" in request["AlgorithmSpecification"]["TrainingImage"]
+    assert "'DlcAccounts'" in request["AlgorithmSpecification"]["TrainingImage"]
+
+
+def test_the_images_account_is_looked_up_in_every_region_that_has_them(
+    model: dict[str, Any],
+) -> None:
+    accounts = model["Mappings"]["DlcAccounts"]
+    rule = model["Rules"]["SupportedRegion"]["Assertions"][0]
+
+    # The regions the issue found missing from aws-cdk-lib's fact table, and GovCloud.
+    for region in (
+        "il-central-1",
+        "ca-west-1",
+        "af-south-1",
+        "ap-northeast-3",
+        "mx-central-1",
+        "ap-southeast-5",
+        "ap-southeast-7",
+        "us-gov-west-1",
+        "us-gov-east-1",
+    ):
+        assert re.fullmatch(r"\d{12}", accounts[region]["account"]), region
+    assert not any(region.startswith("cn-") for region in accounts)
+    assert rule["Assert"] == {"Fn::Contains": [sorted(accounts), {"Ref": "AWS::Region"}]}
+    assert "il-central-1" in rule["AssertDescription"]
+
+
+def test_a_stack_pinned_to_a_region_without_the_images_is_refused_at_synth() -> None:
+    from aws_cdk import App, Environment, Stack
+
+    from stacks.config import PyTorchImages
+    from stacks.images import UnsupportedRegion, pytorch_image
+
+    stack = Stack(App(), "Pinned", env=Environment(region="cn-north-1"))
+    with pytest.raises(UnsupportedRegion, match="no AWS PyTorch images in cn-north-1"):
+        pytorch_image("training", PyTorchImages(), "cpu").uri(stack)
 
 
 def test_training_request_reads_every_channel_and_writes_the_artifact_bucket(
@@ -175,6 +210,29 @@ def test_endpoint_has_a_stable_name_and_blue_green_rollback(
     assert rollback == [{"Ref": logical_id} for logical_id in alarms]
     metrics = {alarm["Properties"]["MetricName"] for alarm in alarms.values()}
     assert metrics == {"Invocation5XXErrors", "Invocation4XXErrors", "ModelLatency"}
+
+
+def test_an_update_keeps_the_autoscaled_fleet_but_applies_a_capture_change(
+    model: dict[str, Any], serverless: dict[str, Any]
+) -> None:
+    endpoint = only(model, "AWS::SageMaker::Endpoint")
+
+    assert endpoint["RetainAllVariantProperties"] is True
+    assert endpoint["ExcludeRetainedVariantProperties"] == [
+        {"VariantPropertyType": "DataCaptureConfig"}
+    ]
+    # A serverless variant has no instance count to keep.
+    assert "RetainAllVariantProperties" not in only(serverless, "AWS::SageMaker::Endpoint")
+
+
+def test_the_training_waiters_logs_are_vended_logs(model: dict[str, Any]) -> None:
+    machine = only(model, "AWS::StepFunctions::StateMachine")
+    (destination,) = machine["LoggingConfiguration"]["Destinations"]
+    group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+
+    assert model["Resources"][group_id]["Properties"]["LogGroupName"] == (
+        "/aws/vendedlogs/states/imdb-sentiment-training-waiter"
+    )
 
 
 def test_a_new_model_means_a_new_endpoint_config(model: dict[str, Any]) -> None:

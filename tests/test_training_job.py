@@ -94,10 +94,10 @@ def described(name: str, status: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def not_found(stubber: Stubber, name: str) -> None:
+def not_found(stubber: Stubber, name: str, code: str = "ValidationException") -> None:
     stubber.add_client_error(
         "describe_training_job",
-        service_error_code="ValidationException",
+        service_error_code=code,
         service_message="Requested resource not found.",
         expected_params={"TrainingJobName": name},
     )
@@ -123,8 +123,9 @@ def event(request_type: str, **fields: Any) -> dict[str, Any]:
     return {"RequestType": request_type, "ResourceProperties": PROPERTIES, **fields}
 
 
-def test_create_starts_a_job_named_after_the_fingerprint(sagemaker: Stubber) -> None:
-    not_found(sagemaker, BASE_NAME)
+@pytest.mark.parametrize("code", ["ValidationException", "ResourceNotFound"])
+def test_create_starts_a_job_named_after_the_fingerprint(sagemaker: Stubber, code: str) -> None:
+    not_found(sagemaker, BASE_NAME, code)
     create(sagemaker, BASE_NAME)
 
     assert training_job.on_event(event("Create")) == {"PhysicalResourceId": BASE_NAME}
