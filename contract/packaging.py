@@ -22,6 +22,7 @@ import tempfile
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from contract.layout import LAMBDA_ASSET_EXCLUDES, LAMBDA_SOURCE_DIR, MODEL_SOURCE_DIR
 
@@ -165,6 +166,23 @@ def find_spec_origin(module: str) -> str:
     if spec is None or spec.origin is None:
         raise ModuleNotFoundError(f"{module} is not installed; the drift Lambda's asset needs it")
     return spec.origin
+
+
+def streamed_members(archive: BinaryIO, names: set[str], max_bytes: int) -> dict[str, bytes]:
+    """The named regular files of a .tar.gz read as a stream, such as an S3 object's body,
+    without storing the rest (``./`` prefixes ignored); a member over ``max_bytes`` is an
+    error, not a read."""
+    found = {}
+    with tarfile.open(fileobj=archive, mode="r|gz") as tar:
+        for member in tar:
+            name = member.name.removeprefix("./")
+            if name in names and member.isfile():
+                if member.size > max_bytes:
+                    raise ValueError(f"{name} in the archive is {member.size} bytes")
+                extracted = tar.extractfile(member)
+                assert extracted is not None  # a regular file
+                found[name] = extracted.read()
+    return found
 
 
 def serving_code_files(source_dir: Path, entry_point: str = "inference.py") -> list[str]:

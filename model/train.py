@@ -14,8 +14,8 @@ job's paths and writes the model directory; trainer.py takes the steps:
 4. the fusion weights, fitted on the validation reviews and their crops: the fusion
    also calibrates the score, by length,
 5. the test split's evaluation, and the model directory SageMaker tars into
-   model.tar.gz: weights, settings, vocabulary, the inference code and the drift
-   baseline (drift_baseline.py).
+   model.tar.gz: weights, settings, vocabulary, the inference code, the drift
+   baseline (drift_baseline.py) and the smoke test (smoke_test.py).
 
 Every metric line is `key=value` pairs (see metric_definitions.json). A rerun with the
 same checkpoint directory resumes where the last one stopped, which is what makes
@@ -37,6 +37,7 @@ import torch
 from drift_baseline import write_baseline
 from network import CONFIG_FILE, WEIGHTS_FILE
 from preprocess import VOCABULARY_FILE
+from smoke_test import write_smoke_test
 from trainer import Paths, Trainer
 
 from contract.files import TRAINING_REPORT_FILE
@@ -97,8 +98,9 @@ def _paths_parser() -> argparse.ArgumentParser:
 
 
 def write_model_dir(trainer: Trainer, model_dir: Path) -> None:
-    """The self-describing model directory: weights, settings, vocabulary, code/, and the
-    drift baseline from the validation reviews (drift_baseline.py)."""
+    """The self-describing model directory: weights, settings, vocabulary, code/, the drift
+    baseline from the validation reviews (drift_baseline.py) and the smoke test the
+    deployment proves the live endpoint with (smoke_test.py)."""
     model_dir.mkdir(parents=True, exist_ok=True)
     state = {name: value.cpu() for name, value in trainer.network.state_dict().items()}
     torch.save(state, model_dir / WEIGHTS_FILE)
@@ -111,6 +113,7 @@ def write_model_dir(trainer: Trainer, model_dir: Path) -> None:
         shutil.copyfile(source / name, code / name)
     shutil.copyfile(source / SERVING_REQUIREMENTS, code / "requirements.txt")
     write_baseline(model_dir, trainer.network, trainer.vocabulary, trainer.validation)
+    write_smoke_test(model_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

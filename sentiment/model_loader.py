@@ -54,10 +54,11 @@ def import_isolated(directory: Path, name: str) -> ModuleType:
 
 @dataclass(frozen=True)
 class ServedModel:
-    """An artifact's inference handlers and the model their model_fn loaded."""
+    """An artifact's inference handlers, the model their model_fn loaded, and where."""
 
     handlers: ModuleType
     model: Any
+    model_dir: Path
 
 
 class ArtifactLoadError(ValueError):
@@ -75,7 +76,7 @@ def load_model_dir(model_dir: Path, code: Path | None = None) -> ServedModel:
         model = handlers.model_fn(str(model_dir))
     except handlers.ArtifactError as error:
         raise ArtifactLoadError(str(error)) from error
-    return ServedModel(handlers, model)
+    return ServedModel(handlers, model, model_dir)
 
 
 @contextmanager

@@ -3,8 +3,10 @@
 A model.tar.gz is snapshotted, extracted and loaded through its own ``code/inference.py``
 (``sentiment.model_loader``). While it serves, the file is polled: a new artifact that has
 settled is loaded in the background and swapped in with one reference assignment, so requests
-in flight finish on the model they started with, as during a SageMaker endpoint update. An
-artifact that does not load leaves the current model serving, and the reason is logged.
+in flight finish on the model they started with, as during a SageMaker endpoint update.
+Before it serves, a model answers its own smoke test (contract/smoke.py), as the deployment
+asks the live endpoint after an update. An artifact that does not load, or answers differently
+from training, leaves the current model serving, and the reason is logged.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contract.packaging import file_sha256
-from sentiment.model_loader import ServedModel, served_artifact
+from contract.smoke import SMOKE_FILE, failures, parse_smoke_test
+from sentiment import inference_toolkit
+from sentiment.model_loader import JSON, ServedModel, served_artifact
 
 POLL_SECONDS = 1.0
 HANDLER_FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
@@ -49,11 +53,39 @@ class IncompleteHandlersError(ValueError):
     """code/inference.py lacks one of the handler functions this endpoint calls."""
 
 
+class SmokeTestFailed(ValueError):
+    """The model does not give the verdicts it gave at training (contract/smoke.py)."""
+
+
+def prove(served: ServedModel) -> int:
+    """Ask the model its own smoke test through the handlers, as the deployment asks the live
+    endpoint; the number of cases (0 for a model older than smoke tests, which is logged)."""
+    path = served.model_dir / SMOKE_FILE
+    if not path.is_file():
+        _logger.warning("the model carries no %s: serving it unproven", SMOKE_FILE)
+        return 0
+    cases = parse_smoke_test(path.read_bytes())
+
+    def ask(body: bytes) -> tuple[int, bytes]:
+        answer = inference_toolkit.invoke(served, body, JSON, JSON)
+        return answer.status, answer.body
+
+    found = failures(cases, ask)
+    if found:
+        raise SmokeTestFailed(
+            f"{len(found)} of {len(cases)} smoke-test answers differ from training's: "
+            + "; ".join(found)
+        )
+    return len(cases)
+
+
 @dataclass
 class LoadedArtifact:
     served: ServedModel
     sha256: str
     _resources: contextlib.ExitStack
+    # Smoke-test cases answered as at training before it served (0: it carried none).
+    proven: int = 0
 
     def close(self) -> None:
         self._resources.close()
@@ -74,7 +106,8 @@ def load_artifact(artifact: Path) -> LoadedArtifact:
         missing = [name for name in HANDLER_FUNCTIONS if not hasattr(served.handlers, name)]
         if missing:
             raise IncompleteHandlersError(f"code/inference.py does not define {', '.join(missing)}")
-        return LoadedArtifact(served, file_sha256(snapshot), resources)
+        proven = prove(served)
+        return LoadedArtifact(served, file_sha256(snapshot), resources, proven)
     except BaseException:
         resources.close()
         raise
@@ -120,7 +153,8 @@ class ModelSlot:
         except Exception:
             self._refused = state
             _logger.exception(
-                "model update refused: %s does not load; still serving sha256=%s",
+                "model update refused: %s does not load or fails its smoke test; still "
+                "serving sha256=%s",
                 self.artifact,
                 self.sha256[:12],
             )
@@ -128,9 +162,11 @@ class ModelSlot:
         previous, self._loaded, self._state = self._loaded, loaded, state
         previous.close()
         _logger.info(
-            "model updated: now serving sha256=%s (was %s), loaded in %.2f s",
+            "model updated: now serving sha256=%s (was %s), loaded and %d smoke-test answers "
+            "proven in %.2f s",
             loaded.sha256[:12],
             previous.sha256[:12],
+            loaded.proven,
             time.perf_counter() - started,
         )
         return True

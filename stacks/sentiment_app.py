@@ -27,6 +27,7 @@ from stacks.prediction_api import FeedbackRoute, PredictionRoute, PublicApi
 from stacks.prediction_records import PredictionRecords
 from stacks.serving import SentimentEndpoint
 from stacks.shared_buckets import SharedBuckets
+from stacks.smoke_test import DeploymentSmokeTest
 from stacks.storage import PreparedData, PreparedDataUpload, Storage, check_prepared_data
 from stacks.training import TrainingJob, load_metric_definitions
 from stacks.website import Website
@@ -133,6 +134,16 @@ class ModelStack(Stack):
             artifacts=buckets.artifacts,
             model_data_url=self.training.model_data_url,
             capture=config.capture,
+        )
+        self.smoke_test = DeploymentSmokeTest(
+            self,
+            "SmokeTest",
+            endpoint=self.endpoint,
+            model_data_url=self.training.model_data_url,
+            training_job_name=self.training.job_name,
+            artifacts=buckets.artifacts,
+            code_dir=inputs.lambda_code_dir,
+            log_retention_days=config.log_retention_days,
         )
         # The buckets are imported by export name, and the data must be in S3 before the
         # job reads it.

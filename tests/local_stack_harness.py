@@ -53,15 +53,19 @@ def train_tiny_model(data: Path, model_dir: Path, seed: int, *hyperparameters: s
     return model_dir / "model.tar.gz"
 
 
-def modified_artifact(artifact: Path, destination: Path, edits: dict[str, str]) -> Path:
-    """A copy of ``artifact`` with files (archive paths) appended to or replaced.
+def modified_artifact(artifact: Path, destination: Path, edits: dict[str, str | None]) -> Path:
+    """A copy of ``artifact`` with files (archive paths) appended to, replaced or removed.
 
-    An edit starting with ``+`` is appended to the file; otherwise it replaces it.
+    An edit starting with ``+`` is appended to the file; None removes it; otherwise it
+    replaces it.
     """
     with tempfile.TemporaryDirectory() as scratch:
         root = extract_tarball(artifact, Path(scratch) / "model")
         for name, text in edits.items():
             path = root / name
+            if text is None:
+                path.unlink()
+                continue
             if text.startswith("+"):
                 text = path.read_text(encoding="utf-8") + text[1:]
             path.write_text(text, encoding="utf-8")

@@ -32,6 +32,7 @@ MODEL_DIR_LAYOUT = [
     "drift_baseline.json",
     "model.pt",
     "model_config.json",
+    "smoke_test.json",
     "vocabulary.json",
 ]
 TINY_HYPERPARAMETERS = (
@@ -60,8 +61,8 @@ def sample_reviews(count: int, seed: int) -> list[tuple[str, int]]:
 
 
 def write_model_dir(directory: Path) -> Path:
-    """Write model.pt, model_config.json, vocabulary.json, code/ and the drift baseline
-    (from 200 sample_reviews) into `directory`."""
+    """Write model.pt, model_config.json, vocabulary.json, code/, the drift baseline (from 200
+    sample_reviews) and the smoke test into `directory`."""
     train = import_isolated(MODEL_SOURCE_DIR, "train")
     modules = import_isolated(MODEL_SOURCE_DIR, "network")
     dataset = import_isolated(MODEL_SOURCE_DIR, "dataset")

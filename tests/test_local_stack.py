@@ -46,6 +46,7 @@ from contract.feedback import parse_record
 from contract.layout import PROJECT_ROOT
 from contract.limits import MAX_REVIEW_CHARS
 from contract.packaging import file_sha256
+from contract.smoke import SMOKE_FILE
 from contract.web_page import content_security_policy
 from lambda_src.prediction.settings import DEFAULT_MAX_REVIEW_CHARS
 from sentiment import cli, inference_toolkit
@@ -60,6 +61,16 @@ PROBE = "A wonderful film with a brilliant plot, and the music is superb."
 BROKEN_PREDICT = (
     "+\n\ndef predict_fn(request, model):\n"
     "    raise RuntimeError('this artifact is broken on purpose')\n"
+)
+# Loads and answers, but not as it did at training: every verdict turned around.
+TURNED_PREDICT = (
+    "+\n\n_trained_predict_fn = predict_fn\n\n"
+    "def predict_fn(request, model):\n"
+    "    prediction = _trained_predict_fn(request, model)\n"
+    "    for result in prediction.results:\n"
+    "        result['score'] = 1 - result['score']\n"
+    "        result['sentiment'] = 'positive' if result['score'] >= 0.5 else 'negative'\n"
+    "    return prediction\n"
 )
 
 
@@ -90,8 +101,17 @@ def models(prepared_imdb: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
         "first": first,
         # Less regularized, so it is surer of itself and answers differently.
         "second": train_tiny_model(prepared_imdb, root / "second", 2, "--ngram-c", "5"),
+        # Without its smoke test (a model older than them) it is served, and fails.
         "broken": modified_artifact(
-            first, root / "broken.tar.gz", {"code/inference.py": BROKEN_PREDICT}
+            first,
+            root / "broken.tar.gz",
+            {"code/inference.py": BROKEN_PREDICT, SMOKE_FILE: None},
+        ),
+        "failing": modified_artifact(
+            first, root / "failing.tar.gz", {"code/inference.py": BROKEN_PREDICT}
+        ),
+        "turned": modified_artifact(
+            first, root / "turned.tar.gz", {"code/inference.py": TURNED_PREDICT}
         ),
         "incompatible": modified_artifact(
             first, root / "incompatible.tar.gz", {"model_config.json": json.dumps(config)}
@@ -594,8 +614,8 @@ def test_a_new_model_is_swapped_in_under_load_without_a_failed_request(
     assert outcomes[0] == pytest.approx(old) and outcomes[-1] == pytest.approx(new)
 
 
-@pytest.mark.parametrize("bad", ["corrupt", "incompatible"])
-def test_an_artifact_that_does_not_load_leaves_the_old_model_serving(
+@pytest.mark.parametrize("bad", ["corrupt", "incompatible", "failing", "turned"])
+def test_an_artifact_that_does_not_load_or_prove_itself_leaves_the_old_model_serving(
     first_model: RunningStack, models: dict[str, Path], scores: dict[str, float], bad: str
 ) -> None:
     since = first_model.mark()
@@ -604,6 +624,9 @@ def test_an_artifact_that_does_not_load_leaves_the_old_model_serving(
     refusal = first_model.wait_for("model update refused", since)
 
     assert f"still serving sha256={file_sha256(models['first'])[:12]}" in refusal
+    if bad in ("failing", "turned"):
+        # It loads; its own smoke test refuses it.
+        first_model.wait_for(r"SmokeTestFailed: 6 of 6 smoke-test answers differ", since)
     assert _probe(first_model) == pytest.approx(scores["first"])
     # ...and the next good artifact is taken.
     first_model.serve(models["second"])

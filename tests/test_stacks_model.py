@@ -240,3 +240,66 @@ def test_a_new_model_means_a_new_endpoint_config(model: dict[str, Any]) -> None:
     # the endpoint moves to blue/green.
     assert "ModelName" not in only(model, "AWS::SageMaker::Model")
     assert "EndpointConfigName" not in only(model, "AWS::SageMaker::EndpointConfig")
+
+
+def smoke_trigger(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The smoke-test trigger and its function's properties."""
+    (trigger,) = resources(template, "Custom::Trigger").values()
+    function = next(
+        function["Properties"]
+        for function in resources(template, "AWS::Lambda::Function").values()
+        if function["Properties"].get("Handler") == "smoke_check.handler.handler"
+    )
+    return trigger, function
+
+
+def test_each_new_model_is_asked_its_smoke_test_once_the_endpoint_serves_it(
+    model: dict[str, Any],
+) -> None:
+    trigger, function = smoke_trigger(model)
+    endpoint = next(iter(resources(model, "AWS::SageMaker::Endpoint")))
+    version = trigger["Properties"]["HandlerArn"]["Ref"]
+    retrained = synthesized(context_with(hyperparameters={"epochs": 3})).template("model")
+    retrained_trigger, retrained_function = smoke_trigger(retrained.to_json())
+
+    assert endpoint in trigger["DependsOn"]
+    assert model["Resources"][version]["Type"] == "AWS::Lambda::Version"
+    variables = function["Environment"]["Variables"]
+    assert variables["ENDPOINT_NAME"] == "imdb-sentiment"
+    assert "ModelDataUrl" in joined(variables["MODEL_DATA_URL"])
+    assert variables["TRAINING_JOB_NAME"] == synthesized().stacks.model.training.job_name
+    # A new model is a new function version: the trigger runs again.
+    assert (
+        retrained_function["Environment"]["Variables"]["TRAINING_JOB_NAME"]
+        != (variables["TRAINING_JOB_NAME"])
+    )
+    assert retrained_trigger["Properties"]["HandlerArn"]["Ref"] != version
+
+
+def test_the_smoke_check_may_ask_the_endpoint_and_read_model_artifacts_only(
+    model: dict[str, Any],
+) -> None:
+    role = synthesized().stacks.model.smoke_test.handler.role
+    policy_id = synthesized().stacks.model.get_logical_id(
+        role.node.find_child("DefaultPolicy").node.default_child
+    )
+    statements = resources(model, "AWS::IAM::Policy")[policy_id]["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
+    granted = {
+        (
+            "+".join(sorted(s["Action"])) if isinstance(s["Action"], list) else s["Action"],
+            joined(s["Resource"]),
+        )
+        for s in statements
+    }
+
+    actions = {action for action, _ in granted}
+    assert actions == {
+        "sagemaker:InvokeEndpoint",
+        "s3:GetObject",
+        "logs:CreateLogStream+logs:PutLogEvents",
+    }
+    resources_by_action = dict(granted)
+    assert resources_by_action["sagemaker:InvokeEndpoint"].endswith(":endpoint/imdb-sentiment")
+    assert resources_by_action["s3:GetObject"].endswith("/training-jobs/*")

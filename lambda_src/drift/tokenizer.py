@@ -16,17 +16,16 @@ import importlib.util
 import json
 import re
 import sys
-import tarfile
 import tempfile
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from contract.drift import BASELINE_FILE, check_baseline, review_words
 from contract.drift_sources import parse_s3_url
-from contract.packaging import TOKENIZER_PACKAGES_DIR
+from contract.packaging import TOKENIZER_PACKAGES_DIR, streamed_members
 
 PREPROCESS_MEMBER = "code/preprocess.py"
 VOCABULARY_MEMBER = "vocabulary.json"
@@ -40,19 +39,6 @@ ASSET_ROOT = Path(__file__).resolve().parent.parent
 class ModelReading:
     words: Callable[[str], tuple[list[str], list[str]]]
     baseline: dict[str, Any] | None
-
-
-def artifact_members(archive: BinaryIO, names: set[str]) -> dict[str, bytes]:
-    """The named regular files of a .tar.gz read as a stream (``./`` prefixes ignored)."""
-    found = {}
-    with tarfile.open(fileobj=archive, mode="r|gz") as tar:
-        for member in tar:
-            name = member.name.removeprefix("./")
-            if name in names and member.isfile():
-                if member.size > MAX_MEMBER_BYTES:
-                    raise ValueError(f"{name} in the model artifact is {member.size} bytes")
-                found[name] = tar.extractfile(member).read()
-    return found
 
 
 def _stemmer_only_nltk(packages: Path) -> None:
@@ -97,7 +83,7 @@ def read_model(s3: Any, model_data_url: str) -> ModelReading:
     bucket, key = parse_s3_url(model_data_url)
     body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     wanted = {PREPROCESS_MEMBER, VOCABULARY_MEMBER, BASELINE_FILE}
-    members = artifact_members(body, wanted)
+    members = streamed_members(body, wanted, MAX_MEMBER_BYTES)
     missing = {PREPROCESS_MEMBER, VOCABULARY_MEMBER} - set(members)
     if missing:
         raise ValueError(f"{model_data_url} has no {', '.join(sorted(missing))}")

@@ -1,0 +1,2 @@
+"""The deployment's check that a new model serves: its own smoke test, asked of the live
+endpoint (handler.py)."""
