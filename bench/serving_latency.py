@@ -39,7 +39,8 @@ from prepare_speed import DEFAULT_ARCHIVE
 
 from contract.layout import MODEL_SOURCE_DIR
 from sentiment import imdb_source, inference_toolkit
-from sentiment.evaluation import REQUEST_BATCH, read_reviews, torch_threads
+from sentiment.evaluation import read_reviews, torch_threads
+from sentiment.inference_toolkit import REQUEST_BATCH
 from sentiment.model_loader import JSON, ServedModel, served_artifact
 
 MEDIAN_REVIEW_FILE = "train/pos/1402_7.txt"

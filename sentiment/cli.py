@@ -327,6 +327,18 @@ def _add_up(subcommands: argparse._SubParsersAction) -> None:
         help="the feedback one address may give in a day; 0 takes none (%(default)s)",
     )
     parser.add_argument(
+        "--gate-tolerance",
+        type=float,
+        default=local_stack.DEFAULT_GATE_TOLERANCE,
+        help="refuse a new model.tar.gz whose validation accuracy or behaviour suite is worse "
+        "than the serving model's by more than this (%(default)s)",
+    )
+    parser.add_argument(
+        "--force-promotion",
+        action="store_true",
+        help="swap a new model in even when the promotion gate refuses it (logged)",
+    )
+    parser.add_argument(
         "--endpoint-mode",
         choices=["realtime", "serverless"],
         default="realtime",
@@ -373,6 +385,8 @@ def _run_up(args: argparse.Namespace) -> None:
         capture_dir=args.capture_dir.resolve() if args.capture_percent > 0 else None,
         capture_percent=args.capture_percent,
         endpoint_mode=args.endpoint_mode,
+        gate_tolerance=args.gate_tolerance,
+        force_promotion=args.force_promotion,
         **_feedback_settings(args),
     )
     status = local_stack.run(settings)

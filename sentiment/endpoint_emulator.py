@@ -44,9 +44,9 @@ from contract.capture import (
     DirectoryCaptureWriter,
     TrafficCapture,
 )
-from sentiment import inference_toolkit, uvicorn_server
+from sentiment import inference_toolkit, promotion, uvicorn_server
 from sentiment.local_stack import DEFAULT_ENDPOINT_NAME, LOCAL_ACCOUNT, LOCAL_REGION
-from sentiment.model_slot import ModelSlot
+from sentiment.model_slot import Gate, ModelSlot
 
 # The SageMaker runtime's limit on an InvokeEndpoint payload, by endpoint mode (Amazon
 # SageMaker endpoints and quotas: 6 MB real-time, 4 MB serverless), and how it refuses one:
@@ -244,6 +244,18 @@ def main(argv: list[str] | None = None) -> None:
         help="records older than this are deleted, as the bucket's lifecycle rule does "
         "(default %(default)s)",
     )
+    parser.add_argument(
+        "--gate-tolerance",
+        type=float,
+        default=promotion.DEFAULT_TOLERANCE,
+        help="refuse a new model whose validation accuracy or behaviour suite is worse than "
+        "the serving model's by more than this (default %(default)s)",
+    )
+    parser.add_argument(
+        "--force-promotion",
+        action="store_true",
+        help="swap a new model in even when the promotion gate refuses it (logged)",
+    )
     uvicorn_server.add_limit_arguments(parser, uvicorn_server.ConnectionLimits())
     args = parser.parse_args(argv)
     if args.capture_dir and args.endpoint_mode == "serverless":
@@ -251,7 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     uvicorn_server.configure_logging()
     torch.set_num_threads(1)
     try:
-        slot = ModelSlot(args.model)
+        slot = ModelSlot(args.model, Gate(args.gate_tolerance, args.force_promotion))
     except (ValueError, OSError) as error:  # a missing, corrupt or incomplete artifact
         _logger.error("cannot serve %s: %s", args.model, error)
         raise SystemExit(1) from None

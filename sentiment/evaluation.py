@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from http import HTTPStatus
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +47,7 @@ from sentiment.labeled_reviews import (
     read_reviews,
     training_and_validation,
 )
-from sentiment.model_loader import JSON, ServedModel, served_artifact
+from sentiment.model_loader import ServedModel, served_artifact
 from sentiment.short_reviews import (
     ShortReviews,
     short_review_description,
@@ -57,7 +56,6 @@ from sentiment.short_reviews import (
 )
 
 FIGURE_FILE = "evaluation.png"
-REQUEST_BATCH = 64  # the endpoint's largest batch (inference.MAX_BATCH)
 VALIDATION_NOTE = (
     "validation reviews share movies with the training reviews: validation figures read "
     "0.5-2 points above test"
@@ -76,8 +74,8 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-class EvaluationError(ValueError):
-    """The model refused a review it was sent (the command reports it as a bad input)."""
+# The model refused a review it was sent (the command reports it as a bad input).
+EvaluationError = inference_toolkit.RefusedReview
 
 
 @dataclass(frozen=True)
@@ -88,18 +86,13 @@ class EndpointAnswers:
 
 
 def endpoint_predictions(served: ServedModel, texts: Sequence[str]) -> list[dict]:
-    """The handlers' answer for every text, sent as JSON batches of REQUEST_BATCH."""
-    predictions = []
-    requests = range(0, len(texts), REQUEST_BATCH)
-    # In a terminal only, as `sentiment prepare` shows its progress.
-    for start in tqdm(requests, desc="Scoring", unit="request", disable=None, leave=False):
-        body = json.dumps({"reviews": list(texts[start : start + REQUEST_BATCH])}).encode()
-        answer = inference_toolkit.invoke(served, body, JSON, JSON)
-        if answer.status != HTTPStatus.OK:
-            reason = answer.body.decode("utf-8", "replace").split("\n", 1)[0]
-            raise EvaluationError(f"the model answered {answer.status}: {reason}")
-        predictions.extend(json.loads(answer.body)["predictions"])
-    return predictions
+    """The handlers' answer for every text, in batches (inference_toolkit.batch_answers),
+    with a progress bar in a terminal only, as `sentiment prepare` shows its progress."""
+    return inference_toolkit.batch_answers(
+        served,
+        texts,
+        lambda requests: tqdm(requests, desc="Scoring", unit="request", disable=None, leave=False),
+    )
 
 
 def scores_and_decisions(predictions: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
@@ -188,7 +181,7 @@ def evaluate(
         | {
             "seconds": round(answers.seconds, 2),
             "reviews_per_second": len(test.texts) / max(answers.seconds, 1e-9),
-            "request_batch": REQUEST_BATCH,
+            "request_batch": inference_toolkit.REQUEST_BATCH,
             "training_job_test_accuracy": trained_accuracy,
         }
         | model_short_texts,

@@ -19,6 +19,8 @@ side during a swap) and loaded the model, so the Transformer is handed both.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 
@@ -97,3 +99,29 @@ def invoke(
     if context.status != HTTPStatus.OK:
         return ModelResponse(context.status, _as_bytes(answer), None)
     return ModelResponse(context.status, _as_bytes(answer), context.content_type)
+
+
+# The endpoint's largest batch (inference.MAX_BATCH).
+REQUEST_BATCH = 64
+
+
+class RefusedReview(ValueError):
+    """The model refused a review it was sent."""
+
+
+def batch_answers(
+    served: ServedModel,
+    texts: Sequence[str],
+    progress: Callable[[range], Iterable[int]] = iter,
+) -> list[dict]:
+    """The handlers' answer for every text, sent as JSON batches of REQUEST_BATCH;
+    ``progress`` wraps the batches' start offsets (a progress bar)."""
+    answers = []
+    for start in progress(range(0, len(texts), REQUEST_BATCH)):
+        body = json.dumps({"reviews": list(texts[start : start + REQUEST_BATCH])}).encode()
+        answer = invoke(served, body, JSON, JSON)
+        if answer.status != HTTPStatus.OK:
+            reason = answer.body.decode("utf-8", "replace").split("\n", 1)[0]
+            raise RefusedReview(f"the model answered {answer.status}: {reason}")
+        answers.extend(json.loads(answer.body)["predictions"])
+    return answers

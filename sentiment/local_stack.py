@@ -29,6 +29,7 @@ import httpx
 from contract import api, limits
 from contract.capture import DEFAULT_CAPTURE_PERCENT, DEFAULT_CAPTURE_RETENTION_DAYS
 from contract.feedback import DEFAULT_FEEDBACK_PER_SOURCE_PER_DAY
+from sentiment.promotion import DEFAULT_TOLERANCE as DEFAULT_GATE_TOLERANCE
 from sentiment.uvicorn_server import GRACEFUL_SHUTDOWN_SECONDS, LOG_FORMAT
 
 DEFAULT_HOST = "127.0.0.1"
@@ -89,6 +90,9 @@ class StackSettings:
     feedback_dir: Path | None = None
     prediction_database: Path | None = None
     feedback_per_source_per_day: int = DEFAULT_FEEDBACK_PER_SOURCE_PER_DAY
+    # The promotion gate before a hot swap (sentiment/promotion.py).
+    gate_tolerance: float = DEFAULT_GATE_TOLERANCE
+    force_promotion: bool = False
 
     @property
     def endpoint_captures(self) -> bool:
@@ -234,6 +238,8 @@ def tiers(settings: StackSettings) -> list[Tier]:
                 *host,
                 *("--port", str(settings.endpoint_port)),
                 *("--endpoint-mode", settings.endpoint_mode),
+                *("--gate-tolerance", str(settings.gate_tolerance)),
+                *(("--force-promotion",) if settings.force_promotion else ()),
                 *capture_arguments(settings, settings.endpoint_captures),
             ],
             ready_url=f"{settings.endpoint_url}/ping",

@@ -23,7 +23,9 @@ from pathlib import Path
 from contract.packaging import file_sha256
 from contract.smoke import SMOKE_FILE, failures, parse_smoke_test
 from sentiment import inference_toolkit
+from sentiment.inference_toolkit import RefusedReview
 from sentiment.model_loader import JSON, ServedModel, served_artifact
+from sentiment.promotion import GateFigures, gate_figures, shortfalls
 
 POLL_SECONDS = 1.0
 HANDLER_FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
@@ -113,11 +115,22 @@ def load_artifact(artifact: Path) -> LoadedArtifact:
         raise
 
 
+@dataclass(frozen=True)
+class Gate:
+    """The promotion gate's settings (sentiment/promotion.py): how much worse a new model may
+    be, and whether to promote it anyway."""
+
+    tolerance: float
+    force: bool = False
+
+
 class ModelSlot:
     """The model being served, replaced atomically when its artifact file changes."""
 
-    def __init__(self, artifact: Path) -> None:
+    def __init__(self, artifact: Path, gate: Gate | None = None) -> None:
         self.artifact = artifact
+        self.gate = gate
+        self._serving_figures: GateFigures | None = None
         self._state = file_state(artifact)
         self._loaded = load_artifact(artifact)
         self._pending: FileState | None = None
@@ -159,7 +172,12 @@ class ModelSlot:
                 self.sha256[:12],
             )
             return False
+        if not self._promotes(loaded):
+            loaded.close()
+            self._refused = state
+            return False
         previous, self._loaded, self._state = self._loaded, loaded, state
+        self._serving_figures = None
         previous.close()
         _logger.info(
             "model updated: now serving sha256=%s (was %s), loaded and %d smoke-test answers "
@@ -170,6 +188,43 @@ class ModelSlot:
             time.perf_counter() - started,
         )
         return True
+
+    def _promotes(self, candidate: LoadedArtifact) -> bool:
+        """Whether the promotion gate lets ``candidate`` replace the serving model."""
+        if self.gate is None:
+            return True
+        verdict = "promoted anyway (forced)" if self.gate.force else "model update refused"
+        try:
+            new = gate_figures(candidate.served)
+        except RefusedReview as error:
+            _logger.warning(
+                "%s by the promotion gate: it cannot answer the behaviour suite: %s",
+                verdict,
+                error,
+            )
+            return self.gate.force
+        try:
+            if self._serving_figures is None:
+                self._serving_figures = gate_figures(self.served)
+        except RefusedReview as error:
+            _logger.warning("promotion gate passed: the serving model cannot answer: %s", error)
+            return True
+        serving = self._serving_figures
+        worse = shortfalls(new, serving, self.gate.tolerance)
+        if not worse:
+            _logger.info("promotion gate passed: %s (serving: %s)", new.shown(), serving.shown())
+            return True
+        _logger.warning(
+            "%s by the promotion gate: worse %s by more than %.3f: %s, where sha256=%s "
+            "serving has %s",
+            verdict,
+            " and ".join(worse),
+            self.gate.tolerance,
+            new.shown(),
+            self.sha256[:12],
+            serving.shown(),
+        )
+        return self.gate.force
 
     def watch(self, stop: threading.Event, interval: float = POLL_SECONDS) -> None:
         while not stop.wait(interval):

@@ -185,11 +185,13 @@ def start_stack(
     cwd: Path = PROJECT_ROOT,
     start_seconds: float = STACK_START_SECONDS,
     arguments: tuple[str, ...] = (),
+    gate: bool = False,
 ) -> RunningStack:
     """`sentiment up [--model MODEL]` on free loopback ports, once it announces the page.
 
     Without a model, `sentiment up` prepares the data and trains the default model in
-    `cwd` first.
+    `cwd` first. Without ``gate`` every new model is swapped in (the tiny models' figures
+    are noise), and the promotion gate only logs.
     """
     ports = [free_port() for _ in range(3)]
     # Each stack records its traffic and feedback apart, never into the checkout's artifacts/.
@@ -204,6 +206,7 @@ def start_stack(
         *("--capture-dir", str(capture_dir)),
         *("--feedback-dir", str(feedback_dir)),
         *("--prediction-database", str(records / "predictions.sqlite")),
+        *(() if gate else ("--force-promotion",)),
         *arguments,
     ]
     process = subprocess.Popen(

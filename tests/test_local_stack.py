@@ -42,6 +42,7 @@ from local_stack_harness import (
 
 from contract.api import ENDPOINT_VARIANT
 from contract.capture import DEFAULT_CAPTURE_RETENTION_DAYS, decoded, read_records
+from contract.drift import BASELINE_FILE
 from contract.feedback import parse_record
 from contract.layout import PROJECT_ROOT
 from contract.limits import MAX_REVIEW_CHARS
@@ -631,6 +632,43 @@ def test_an_artifact_that_does_not_load_or_prove_itself_leaves_the_old_model_ser
     # ...and the next good artifact is taken.
     first_model.serve(models["second"])
     assert _probe(first_model) == pytest.approx(scores["second"])
+
+
+def recorded_accuracy(artifact: Path, destination: Path, change: float) -> tuple[Path, float]:
+    """The same model, its recorded validation accuracy moved by ``change``."""
+    baseline = json.loads(_member(artifact, BASELINE_FILE))
+    baseline["accuracy"] += change
+    return (
+        modified_artifact(artifact, destination, {BASELINE_FILE: json.dumps(baseline)}),
+        baseline["accuracy"],
+    )
+
+
+def test_the_promotion_gate_refuses_a_worse_model_and_takes_a_better_one(
+    models: dict[str, Path], tmp_path: Path
+) -> None:
+    worse, worse_accuracy = recorded_accuracy(models["first"], tmp_path / "worse.tar.gz", -0.2)
+    better, _ = recorded_accuracy(models["first"], tmp_path / "better.tar.gz", 0.01)
+    served = tmp_path / "served" / "model.tar.gz"
+    served.parent.mkdir()
+    install_atomically(models["first"], served)
+    stack = start_stack(served, gate=True)
+    try:
+        since = stack.mark()
+        install_atomically(worse, stack.model_path)
+        refusal = stack.wait_for("model update refused by the promotion gate", since)
+        probe = _probe(stack)
+        stack.serve(better)
+        passed = stack.log_since(since)
+    finally:
+        assert stack.stop() == 0
+
+    assert "worse validation accuracy by more than 0.010" in refusal
+    assert f"validation accuracy {worse_accuracy:.4f}" in refusal
+    assert f"where sha256={file_sha256(models['first'])[:12]} serving has" in refusal
+    assert file_sha256(served) == file_sha256(better)
+    assert probe == pytest.approx(verdict_in_process(models["first"], PROBE)["score"])
+    assert "promotion gate passed" in passed
 
 
 def test_a_model_that_fails_is_a_bad_gateway_without_its_details(
