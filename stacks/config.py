@@ -94,6 +94,9 @@ class EndpointSettings:
     instance_type: str = "ml.m5.large"
     min_instances: int = 1
     max_instances: int = 2
+    # Off for one deployment to change instance_type: SageMaker refuses to update an
+    # endpoint's instance type while its variant is registered for autoscaling.
+    autoscaling: bool = True
     # Target-tracking goal: invocations per instance per minute.
     invocations_per_instance: int = 300
     serverless_memory_mb: int = 2048
@@ -298,6 +301,7 @@ def load_config(context: Mapping[str, Any], project_root: Path) -> SentimentConf
         ),
         min_instances=read.integer("endpointMinInstances", defaults_endpoint.min_instances, 1, 100),
         max_instances=read.integer("endpointMaxInstances", defaults_endpoint.max_instances, 1, 100),
+        autoscaling=read.boolean("endpointAutoscaling", defaults_endpoint.autoscaling),
         invocations_per_instance=read.integer(
             "endpointInvocationsPerInstance", defaults_endpoint.invocations_per_instance, 1, 100_000
         ),

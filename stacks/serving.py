@@ -190,7 +190,7 @@ class SentimentEndpoint(Construct):
         self.endpoint_arn = Stack.of(self).format_arn(
             service="sagemaker", resource="endpoint", resource_name=settings.name
         )
-        if realtime:
+        if realtime and settings.autoscaling:
             self._scale_on_invocations(settings)
 
     def _execution_role(

@@ -225,6 +225,15 @@ def test_an_update_keeps_the_autoscaled_fleet_but_applies_a_capture_change(
     assert "RetainAllVariantProperties" not in only(serverless, "AWS::SageMaker::Endpoint")
 
 
+def test_autoscaling_can_be_off_for_the_deployment_that_changes_the_instance_type() -> None:
+    template = synthesized(
+        context_with(endpointAutoscaling=False, endpointInstanceType="ml.c5.large")
+    ).template("model")
+
+    template.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 0)
+    template.resource_count_is("AWS::ApplicationAutoScaling::ScalingPolicy", 0)
+
+
 def test_the_training_waiters_logs_are_vended_logs(model: dict[str, Any]) -> None:
     machine = only(model, "AWS::StepFunctions::StateMachine")
     (destination,) = machine["LoggingConfiguration"]["Destinations"]
