@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import App
+from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 
 from contract.layout import MODEL_SOURCE_DIR, PROJECT_ROOT
@@ -119,3 +119,23 @@ def training_request(template: dict[str, Any]) -> dict[str, Any]:
         joined(properties["TrainingJobRequest"]),
     )
     return json.loads(text)
+
+
+def role_statements(role: Any) -> list[dict[str, Any]]:
+    """The statements of a role's default policy, as synthesized in the role's stack."""
+    stack = Stack.of(role)
+    policy = role.node.find_child("DefaultPolicy").node.default_child
+    template = Template.from_stack(stack).to_json()
+    return template["Resources"][stack.get_logical_id(policy)]["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
+
+
+def granted_actions(role: Any) -> dict[str, str]:
+    """Each statement's actions (sorted, joined by +) → its resource, rendered."""
+    return {
+        "+".join(sorted(s["Action"])) if isinstance(s["Action"], list) else s["Action"]: joined(
+            s["Resource"]
+        )
+        for s in role_statements(role)
+    }

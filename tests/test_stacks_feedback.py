@@ -6,21 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk.assertions import Match
-from cdk_stacks import context_with, joined, resources, synthesized
+from cdk_stacks import (
+    context_with,
+    granted_actions,
+    joined,
+    resources,
+    role_statements,
+    synthesized,
+)
 
 from contract.feedback import FEEDBACK_PREFIX
 
 NO_FEEDBACK = context_with(feedbackPerSourcePerDay=0)
 FEEDBACK_HANDLER = "prediction.feedback.handler"
-
-
-def statements(template: dict[str, Any], role_of: Any) -> list[dict[str, Any]]:
-    """The statements of a function's role's policy."""
-    web = synthesized().stacks.web
-    policy_id = web.get_logical_id(role_of.node.find_child("DefaultPolicy").node.default_child)
-    return resources(template, "AWS::IAM::Policy")[policy_id]["Properties"]["PolicyDocument"][
-        "Statement"
-    ]
 
 
 def test_the_predictions_table_is_on_demand_encrypted_and_expires_its_items() -> None:
@@ -74,7 +72,7 @@ def test_each_function_may_touch_only_its_own_kind_of_item() -> None:
             statement["Action"]: statement["Condition"]["ForAllValues:StringLike"][
                 "dynamodb:LeadingKeys"
             ]
-            for statement in statements(template, role)
+            for statement in role_statements(role)
             if str(statement["Action"]).startswith("dynamodb:")
             and statement["Resource"] == {"Fn::GetAtt": [table, "Arn"]}
         }
@@ -87,21 +85,11 @@ def test_each_function_may_touch_only_its_own_kind_of_item() -> None:
 
 
 def test_the_feedback_function_writes_and_deletes_feedback_records_only() -> None:
-    web = synthesized().stacks.web
-    template = synthesized().template("web").to_json()
-    granted = {
-        (
-            "+".join(sorted(statement["Action"]))
-            if isinstance(statement["Action"], list)
-            else statement["Action"],
-            joined(statement["Resource"]),
-        )
-        for statement in statements(template, web.feedback.handler.role)
-    }
+    granted = granted_actions(synthesized().stacks.web.feedback.handler.role)
 
-    (resource,) = [resource for action, resource in granted if action.startswith("s3:")]
+    resource = granted["s3:DeleteObject+s3:PutObject"]
     assert "artifact-bucket-arn" in resource and resource.endswith(f"/{FEEDBACK_PREFIX}/*")
-    assert {action for action, _ in granted} == {
+    assert set(granted) == {
         "s3:DeleteObject+s3:PutObject",
         "dynamodb:GetItem",
         "dynamodb:UpdateItem",

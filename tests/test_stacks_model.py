@@ -7,7 +7,15 @@ import re
 from typing import Any
 
 import pytest
-from cdk_stacks import context_with, joined, only, resources, synthesized, training_request
+from cdk_stacks import (
+    context_with,
+    granted_actions,
+    joined,
+    only,
+    resources,
+    synthesized,
+    training_request,
+)
 
 from contract import limits
 
@@ -288,27 +296,12 @@ def test_each_new_model_is_asked_its_smoke_test_once_the_endpoint_serves_it(
 def test_the_smoke_check_may_ask_the_endpoint_and_read_model_artifacts_only(
     model: dict[str, Any],
 ) -> None:
-    role = synthesized().stacks.model.smoke_test.handler.role
-    policy_id = synthesized().stacks.model.get_logical_id(
-        role.node.find_child("DefaultPolicy").node.default_child
-    )
-    statements = resources(model, "AWS::IAM::Policy")[policy_id]["Properties"]["PolicyDocument"][
-        "Statement"
-    ]
-    granted = {
-        (
-            "+".join(sorted(s["Action"])) if isinstance(s["Action"], list) else s["Action"],
-            joined(s["Resource"]),
-        )
-        for s in statements
-    }
+    granted = granted_actions(synthesized().stacks.model.smoke_test.handler.role)
 
-    actions = {action for action, _ in granted}
-    assert actions == {
+    assert set(granted) == {
         "sagemaker:InvokeEndpoint",
         "s3:GetObject",
         "logs:CreateLogStream+logs:PutLogEvents",
     }
-    resources_by_action = dict(granted)
-    assert resources_by_action["sagemaker:InvokeEndpoint"].endswith(":endpoint/imdb-sentiment")
-    assert resources_by_action["s3:GetObject"].endswith("/training-jobs/*")
+    assert granted["sagemaker:InvokeEndpoint"].endswith(":endpoint/imdb-sentiment")
+    assert granted["s3:GetObject"].endswith("/training-jobs/*")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cdk_stacks import joined, only, resources, synthesized
+from cdk_stacks import joined, only, resources, role_statements, synthesized
 
 from contract import limits
 from contract.drift import METRIC_NAMES, METRIC_NAMESPACE
@@ -101,13 +101,7 @@ def test_prediction_lambda_knows_the_endpoint_and_the_site(web: dict[str, Any]) 
 def test_prediction_lambda_may_invoke_only_its_endpoint_and_keep_predictions(
     web: dict[str, Any],
 ) -> None:
-    role = synthesized().stacks.web.route.handler.role
-    policy_id = synthesized().stacks.web.get_logical_id(
-        role.node.find_child("DefaultPolicy").node.default_child
-    )
-    statements = resources(web, "AWS::IAM::Policy")[policy_id]["Properties"]["PolicyDocument"][
-        "Statement"
-    ]
+    statements = role_statements(synthesized().stacks.web.route.handler.role)
     invoke = [s for s in statements if s["Action"] == "sagemaker:InvokeEndpoint"]
 
     assert len(invoke) == 1
