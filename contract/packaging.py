@@ -125,46 +125,74 @@ def build_lambda_asset(destination: Path, extra: Iterable[tuple[str, Path]] = ()
     return destination
 
 
-# The drift Lambda runs a model artifact's own preprocess.py, which imports BeautifulSoup and
-# NLTK's Porter stemmer; the Lambda runtime has neither. Its asset carries them from this
-# environment (the locked versions the model was trained with), under this folder: bs4,
-# soupsieve and typing_extensions whole (pure Python), and of NLTK only the stemmer's two
-# files, since NLTK's own __init__ imports its C-extension dependencies (regex), built for
-# this machine, not for Lambda's. lambda_src/drift/tokenizer.py loads them.
+# The model's preprocess.py imports BeautifulSoup and NLTK's Porter stemmer. Two places run it
+# without them installed: the serving container, which would otherwise pip-install them at
+# every start (so network isolation could not be on), and the drift Lambda. Both get them from
+# the environment the model was trained in (its pinned versions): bs4, soupsieve and
+# typing_extensions whole (pure Python), and of NLTK only the stemmer's two files, since
+# NLTK's own __init__ imports its C-extension dependencies (regex), built for one machine.
+# The serving code carries them in code/vendor/ (inference.py puts it on the path only where
+# they are missing), the drift Lambda's asset in tokenizer_packages/
+# (lambda_src/drift/tokenizer.py loads them).
+VENDOR_DIR = "vendor"
 TOKENIZER_PACKAGES_DIR = "tokenizer_packages"
 _WHOLE_PACKAGES = {"bs4": "beautifulsoup4", "soupsieve": "soupsieve"}
 _WHOLE_MODULES = {"typing_extensions": "typing_extensions"}
 NLTK_STEMMER_FILES = ("stem/api.py", "stem/porter.py")
+# What porter.py imports besides the stemmer's API, for its demo() alone, and the packages'
+# own __init__ files: written in place of NLTK's, which would import all of NLTK.
+NLTK_STAND_INS = {
+    "nltk/__init__.py": '"""NLTK\'s Porter stemmer alone, carried with the model (its licence in '
+    'licenses/nltk/)."""\n',
+    "nltk/stem/__init__.py": "",
+    "nltk/redos.py": "from re import sub  # porter.demo() only\n",
+    "nltk/termsec.py": "safe_print = print  # porter.demo() only\n",
+}
 
 
-def tokenizer_package_members() -> list[tuple[str, Path]]:
-    """The packages an artifact's preprocess.py needs in Lambda, with their licenses."""
+def preprocessing_package_members(prefix: str) -> list[tuple[str, Path]]:
+    """The packages preprocess.py needs, with their licenses, under ``prefix``."""
     members = []
     for package in _WHOLE_PACKAGES:
         directory = Path(find_spec_origin(package)).parent
         members += [
-            (f"{TOKENIZER_PACKAGES_DIR}/{package}/{path.relative_to(directory).as_posix()}", path)
+            (f"{prefix}/{package}/{path.relative_to(directory).as_posix()}", path)
             for path in source_files(directory)
         ]
     for module in _WHOLE_MODULES:
-        members.append((f"{TOKENIZER_PACKAGES_DIR}/{module}.py", Path(find_spec_origin(module))))
+        members.append((f"{prefix}/{module}.py", Path(find_spec_origin(module))))
     nltk = Path(find_spec_origin("nltk")).parent
-    members += [
-        (f"{TOKENIZER_PACKAGES_DIR}/nltk/{file}", nltk / file) for file in NLTK_STEMMER_FILES
-    ]
+    members += [(f"{prefix}/nltk/{file}", nltk / file) for file in NLTK_STEMMER_FILES]
     for distribution in [*_WHOLE_PACKAGES.values(), *_WHOLE_MODULES.values(), "nltk"]:
         for file in importlib.metadata.distribution(distribution).files or []:
-            if "licenses/" in file.as_posix():
-                name = f"{TOKENIZER_PACKAGES_DIR}/licenses/{distribution}/{file.name}"
+            if "licenses/" in file.as_posix() or file.name in ("LICENSE", "LICENSE.txt"):
+                name = f"{prefix}/licenses/{distribution}/{file.name}"
                 members.append((name, Path(file.locate())))
     return members
+
+
+def tokenizer_package_members() -> list[tuple[str, Path]]:
+    """The packages an artifact's preprocess.py needs in the drift Lambda."""
+    return preprocessing_package_members(TOKENIZER_PACKAGES_DIR)
+
+
+def write_vendored_packages(code_dir: Path) -> Path:
+    """code/vendor/: what preprocess.py imports, so the serving container installs nothing."""
+    vendor = code_dir / VENDOR_DIR
+    for name, path in preprocessing_package_members(VENDOR_DIR):
+        target = code_dir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    for name, text in NLTK_STAND_INS.items():
+        (vendor / name).write_text(text, encoding="utf-8")
+    return vendor
 
 
 def find_spec_origin(module: str) -> str:
     """Where an installed top-level module's file is, without importing it."""
     spec = importlib.util.find_spec(module)
     if spec is None or spec.origin is None:
-        raise ModuleNotFoundError(f"{module} is not installed; the drift Lambda's asset needs it")
+        raise ModuleNotFoundError(f"{module} is not installed; the model's code/ needs it")
     return spec.origin
 
 

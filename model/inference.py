@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import vendored_packages  # noqa: F401  (before preprocess: it may need code/vendor/)
 from network import CONFIG_FILE, WEIGHTS_FILE, NetworkConfig, SentimentNetwork
 from preprocess import MIN_STEPS, OOV_ID, PAD_ID, VOCABULARY_FILE, Tokenizer, Vocabulary
 

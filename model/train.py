@@ -42,9 +42,7 @@ from trainer import Paths, Trainer
 
 from contract.files import TRAINING_REPORT_FILE
 from contract.hyperparameters import argument_parser
-from contract.packaging import serving_code_files
-
-SERVING_REQUIREMENTS = "serving_requirements.txt"
+from contract.packaging import serving_code_files, write_vendored_packages
 
 
 def _job_root(environ: Mapping[str, str]) -> Path:
@@ -111,7 +109,8 @@ def write_model_dir(trainer: Trainer, model_dir: Path) -> None:
     source = Path(__file__).resolve().parent
     for name in serving_code_files(source):
         shutil.copyfile(source / name, code / name)
-    shutil.copyfile(source / SERVING_REQUIREMENTS, code / "requirements.txt")
+    # No requirements.txt: the container installs nothing (network isolation can be on).
+    write_vendored_packages(code)
     write_baseline(model_dir, trainer.network, trainer.vocabulary, trainer.validation)
     write_smoke_test(model_dir)
 

@@ -154,7 +154,7 @@ class SentimentEndpoint(Construct):
         self.alarms = EndpointAlarms(self, "Alarms", settings=settings).alarms
 
         self.role = self._execution_role(settings, image, artifacts)
-        model = self._model(image, model_data_url)
+        model = self._model(image, model_data_url, realtime)
         # No explicit name: a changed configuration is a replacement, i.e. a new one.
         self.endpoint_config = sagemaker.CfnEndpointConfig(
             self,
@@ -221,11 +221,16 @@ class SentimentEndpoint(Construct):
         )
         return role
 
-    def _model(self, image: ContainerImage, model_data_url: str) -> sagemaker.CfnModel:
+    def _model(
+        self, image: ContainerImage, model_data_url: str, realtime: bool
+    ) -> sagemaker.CfnModel:
         model = sagemaker.CfnModel(
             self,
             "Model",
             execution_role_arn=self.role.role_arn,
+            # The artifact carries everything it imports (code/vendor/), so the container
+            # needs no network; serverless endpoints do not support network isolation.
+            enable_network_isolation=True if realtime else None,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                 image=image.uri(self),
                 model_data_url=model_data_url,

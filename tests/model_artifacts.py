@@ -23,18 +23,30 @@ POSITIVE_WORDS = ("wonderful", "brilliant", "superb")
 NEGATIVE_WORDS = ("awful", "terrible", "boring")
 NEUTRAL_WORDS = ("film", "plot", "actor", "music", "story")
 # Training hyperparameters small enough for a test on the generated corpus.
-# What a training job leaves in SM_MODEL_DIR, which SageMaker tars into model.tar.gz.
+# What a training job leaves in SM_MODEL_DIR, which SageMaker tars into model.tar.gz, besides
+# the packages in VENDORED.
+VENDORED = "code/vendor/"
 MODEL_DIR_LAYOUT = [
     "code/inference.py",
     "code/network.py",
     "code/preprocess.py",
-    "code/requirements.txt",
+    "code/vendored_packages.py",
     "drift_baseline.json",
     "model.pt",
     "model_config.json",
     "smoke_test.json",
     "vocabulary.json",
 ]
+
+
+def layout(model_dir: Path) -> list[str]:
+    """The model directory's files outside VENDORED, sorted, as MODEL_DIR_LAYOUT lists them;
+    VENDORED must hold packages."""
+    files = sorted(p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*") if p.is_file())
+    assert any(name.startswith(f"{VENDORED}bs4/") for name in files), "no vendored packages"
+    return [name for name in files if not name.startswith(VENDORED)]
+
+
 TINY_HYPERPARAMETERS = (
     *("--embedding-dim", "8", "--hidden-dim", "8", "--bigram-min-reviews", "2"),
     *("--word2vec-epochs", "1", "--epochs", "3", "--patience", "3"),

@@ -21,6 +21,7 @@ from dataset import EncodedSplit, padded_batch
 from model_artifacts import NEGATIVE_WORDS, NEUTRAL_WORDS, POSITIVE_WORDS, write_model_dir
 
 from contract.layout import MODEL_SOURCE_DIR
+from contract.packaging import VENDOR_DIR
 from sentiment import inference_toolkit
 from sentiment.evaluation import torch_threads
 from sentiment.model_loader import ServedModel, load_model_dir
@@ -72,6 +73,14 @@ def _rejection(served: ServedModel, body: bytes, content_type: str, accept: str 
     return Rejection(response.status, response.body.decode().split("\n", 1)[0])
 
 
+def test_the_serving_code_looks_for_its_packages_where_training_puts_them(
+    served: ServedModel, model_dir: Path
+) -> None:
+    assert (model_dir / "code" / VENDOR_DIR / "bs4" / "__init__.py").is_file()
+    vendored = served.handlers.vendored_packages.VENDOR
+    assert vendored == (model_dir / "code" / VENDOR_DIR).resolve()
+
+
 def test_handlers_and_the_modules_they_import_come_from_the_artifacts_code(
     served: ServedModel, model_dir: Path
 ):
@@ -80,7 +89,8 @@ def test_handlers_and_the_modules_they_import_come_from_the_artifacts_code(
         "inference.py",
         "network.py",
         "preprocess.py",
-        "requirements.txt",
+        "vendor",
+        "vendored_packages.py",
     ]
     assert Path(served.handlers.__file__) == code / "inference.py"
     handlers = served.handlers

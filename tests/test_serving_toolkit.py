@@ -1,13 +1,16 @@
 """The model artifact served by AWS's own PyTorch serving stack, answering as the emulator does.
 
 SageMaker's PyTorch inference containers run ``sagemaker-pytorch-inference``'s ``serve``: it
-writes a TorchServe configuration, installs ``code/requirements.txt`` and starts TorchServe
-(Java) with the artifact unpacked in /opt/ml/model. Here the same ``serve`` runs from a
-virtual environment of its own (tests/toolkit_environments.py) on loopback, with
-SAGEMAKER_BASE_DIR pointing at a temporary /opt/ml; only the configuration file's path, fixed
-at /etc/sagemaker-ts.properties in the toolkit, is moved into that directory. The endpoint
-emulator, which hosts the sagemaker-inference Transformer around the same code/inference.py,
-must answer every request below exactly as the container does.
+writes a TorchServe configuration, installs ``code/requirements.txt`` if the model has one
+(this one has none) and starts TorchServe (Java) with the artifact unpacked in /opt/ml/model.
+Here the same ``serve`` runs from a virtual environment of its own
+(tests/toolkit_environments.py) on loopback, with SAGEMAKER_BASE_DIR pointing at a temporary
+/opt/ml; only the configuration file's path, fixed at /etc/sagemaker-ts.properties in the
+toolkit, is moved into that directory. As behind network isolation, no package index can be
+reached, and the packages preprocess.py imports are hidden from every process of the
+container: the model must serve with the copies in its code/vendor/. The endpoint emulator,
+which hosts the sagemaker-inference Transformer around the same code/inference.py, must
+answer every request below exactly as the container does.
 """
 
 from __future__ import annotations
@@ -48,6 +51,29 @@ torchserve.TS_CONFIG_FILE = sys.argv[1]
 serving.main()
 """
 JSON = "application/json"
+# Hidden in the container's processes (not typing_extensions: torch imports it first, and the
+# serving image has it).
+HIDDEN = ("bs4", "nltk", "soupsieve")
+# Loaded at every interpreter start by a .pth file, active with the variable set: the hidden
+# packages are found only in a folder named vendor.
+HIDE_PACKAGES = """
+import importlib.abc, importlib.machinery, os, sys
+
+class HidePackages(importlib.abc.MetaPathFinder):
+    hidden = set(os.environ.get("HIDE_PACKAGES", "").split(","))
+
+    def find_spec(self, name, path=None, target=None):
+        if path is not None or name not in self.hidden:
+            return None
+        vendored = [entry for entry in sys.path if entry.endswith("/vendor")]
+        spec = importlib.machinery.PathFinder.find_spec(name, vendored)
+        if spec is None:
+            raise ModuleNotFoundError(f"No module named {name!r} (hidden)", name=name)
+        return spec
+
+if os.environ.get("HIDE_PACKAGES"):
+    sys.meta_path.insert(0, HidePackages())
+"""
 
 
 class Case(NamedTuple):
@@ -131,7 +157,7 @@ class Container(NamedTuple):
 @contextlib.contextmanager
 def serving_container(model_dir: Path, root: Path) -> Iterator[Container]:
     """The toolkit's ``serve`` with ``model_dir`` as /opt/ml/model, once it answers /ping."""
-    bin_dir = toolkit_environment("serving-toolkit", *TOOLKIT)
+    bin_dir = hiding_environment()
     shutil.copytree(model_dir, root / "model")
     port = free_port()
     environment = {
@@ -140,6 +166,10 @@ def serving_container(model_dir: Path, root: Path) -> Iterator[Container]:
         "SAGEMAKER_BASE_DIR": str(root),
         "SAGEMAKER_BIND_TO_PORT": str(port),
         "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
+        # As behind network isolation: nothing to install from, nothing installed.
+        "PIP_NO_INDEX": "1",
+        "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
+        "HIDE_PACKAGES": ",".join(HIDDEN),
     }
     log_path = root / "serve.log"
     log = log_path.open("wb")
@@ -161,6 +191,29 @@ def serving_container(model_dir: Path, root: Path) -> Iterator[Container]:
             os.killpg(server.pid, signal.SIGKILL)
         server.wait()
         log.close()
+
+
+def hiding_environment() -> Path:
+    """The serving toolkit's environment, able to hide the preprocessing packages."""
+    bin_dir = toolkit_environment("serving-toolkit", *TOOLKIT)
+    site = next((bin_dir.parent / "lib").glob("python3*/site-packages"))
+    (site / "hide_packages.py").write_text(HIDE_PACKAGES)
+    (site / "hide_packages.pth").write_text("import hide_packages\n")
+    return bin_dir
+
+
+def test_the_container_cannot_see_the_packages_the_model_carries() -> None:
+    """The hiding works: without the model's code/vendor/ none of them imports."""
+    bin_dir = hiding_environment()
+    for name in HIDDEN:
+        hidden = subprocess.run(
+            [bin_dir / "python", "-c", f"import {name}"],
+            env={**os.environ, "HIDE_PACKAGES": ",".join(HIDDEN)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert hidden.returncode == 1 and "(hidden)" in hidden.stderr, hidden.stderr
 
 
 def wait_until(container: Container, ready: Callable[[], bool]) -> None:

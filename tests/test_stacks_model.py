@@ -242,6 +242,14 @@ def test_autoscaling_can_be_off_for_the_deployment_that_changes_the_instance_typ
     template.resource_count_is("AWS::ApplicationAutoScaling::ScalingPolicy", 0)
 
 
+def test_the_realtime_model_runs_without_a_network_and_the_serverless_one_may(
+    model: dict[str, Any], serverless: dict[str, Any]
+) -> None:
+    assert only(model, "AWS::SageMaker::Model")["EnableNetworkIsolation"] is True
+    # Serverless endpoints do not support network isolation.
+    assert "EnableNetworkIsolation" not in only(serverless, "AWS::SageMaker::Model")
+
+
 def test_the_training_waiters_logs_are_vended_logs(model: dict[str, Any]) -> None:
     machine = only(model, "AWS::StepFunctions::StateMachine")
     (destination,) = machine["LoggingConfiguration"]["Destinations"]

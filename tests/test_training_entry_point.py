@@ -18,11 +18,13 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
+import bs4
+import nltk.stem.porter
 import numpy as np
 import pytest
 import torch
 from imdb_fixture import generate_reviews, write_directory
-from model_artifacts import MODEL_DIR_LAYOUT, TINY_HYPERPARAMETERS
+from model_artifacts import MODEL_DIR_LAYOUT, TINY_HYPERPARAMETERS, VENDORED, layout
 
 from contract.files import TRAINING_REPORT_FILE
 from contract.layout import MODEL_SOURCE_DIR
@@ -158,11 +160,15 @@ def test_the_model_directory_holds_weights_settings_vocabulary_and_code(
     reference: tuple[Job, str],
 ):
     job, _ = reference
-    files = sorted(p.relative_to(job.model_dir).as_posix() for p in job.model_dir.rglob("*"))
-    assert [name for name in files if (job.model_dir / name).is_file()] == MODEL_DIR_LAYOUT
-    assert (job.model_dir / "code" / "requirements.txt").read_text() == (
-        MODEL_SOURCE_DIR / "serving_requirements.txt"
-    ).read_text()
+    assert layout(job.model_dir) == MODEL_DIR_LAYOUT
+    # What preprocess.py imports travels with it, copied from the training environment: the
+    # container installs nothing.
+    vendor = job.model_dir / VENDORED
+    porter = vendor / "nltk" / "stem" / "porter.py"
+    assert porter.read_bytes() == Path(nltk.stem.porter.__file__).read_bytes()
+    assert (vendor / "bs4" / "__init__.py").read_bytes() == Path(bs4.__file__).read_bytes()
+    assert (vendor / "licenses" / "beautifulsoup4").is_dir()
+    assert (vendor / "licenses" / "nltk").is_dir()
     for name in ("inference.py", "network.py", "preprocess.py"):
         assert (job.model_dir / "code" / name).read_bytes() == (
             MODEL_SOURCE_DIR / name
@@ -414,8 +420,7 @@ def test_sentiment_train_leaves_model_tar_gz_and_evaluation(
         "training_report.json",
     ]
     extracted = extract_tarball(model_dir / "model.tar.gz", tmp_path / "extracted")
-    files = sorted(p.relative_to(extracted).as_posix() for p in extracted.rglob("*") if p.is_file())
-    assert files == MODEL_DIR_LAYOUT
+    assert layout(extracted) == MODEL_DIR_LAYOUT
     assert not any(checkpoints.iterdir())  # a finished run's checkpoints are removed
     # Another seed, other weights: the seed is what makes runs equal.
     weights = _weights(extracted / "model.pt")

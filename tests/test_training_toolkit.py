@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from cdk_stacks import context_with, synthesized, training_request
 from imdb_fixture import generate_reviews, write_directory
-from model_artifacts import MODEL_DIR_LAYOUT
+from model_artifacts import MODEL_DIR_LAYOUT, layout
 from toolkit_environments import toolkit_environment
 
 from contract.layout import MODEL_SOURCE_DIR
@@ -114,8 +114,7 @@ def test_the_training_job_runs_under_the_toolkit_with_the_synthesized_hyperparam
 
     assert result.returncode == 0, result.stderr[-3000:]
     model_dir = root / "model"
-    files = sorted(p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*") if p.is_file())
-    assert files == MODEL_DIR_LAYOUT
+    assert layout(model_dir) == MODEL_DIR_LAYOUT
     assert not (root / "output" / "failure").exists()
     # The toolkit passed every synthesized hyperparameter to train.py.
     assert "--embedding-dim 8" in result.stdout + result.stderr
