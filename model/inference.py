@@ -6,11 +6,13 @@ model needs comes from the artifact: weights, network settings, vocabulary and
 preprocessing settings. Nothing is downloaded or guessed.
 
 Requests: `text/plain` (one review) or `application/json` with `{"review": "..."}`
-or `{"reviews": [...]}` (at most 64). Responses: `{"sentiment": "positive" |
+or `{"reviews": [...]}` (at most 64), either with `"explain": true` to have each verdict
+explained (explanation.py). Responses: `{"sentiment": "positive" |
 "negative", "score": P(positive), "low_confidence": bool, "model_version": str}`, or
 `{"predictions": [...]}` for a batch. `low_confidence` is true when the verdict has little
 to stand on: the model knew none or few of the review's words, or its confidence is low
-(see verdict()). `model_version` names the model that answered (model_version()).
+(see verdict()). `model_version` names the model that answered (model_version()). Asked to
+explain, each verdict also carries `explanation`: every word's share of the logit.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import torch
 import vendored_packages  # noqa: F401  (before preprocess: it may need code/vendor/)
+from explanation import explain
 from network import CONFIG_FILE, WEIGHTS_FILE, NetworkConfig, SentimentNetwork
 from preprocess import MIN_STEPS, OOV_ID, PAD_ID, VOCABULARY_FILE, Tokenizer, Vocabulary
 
@@ -71,6 +74,7 @@ class ArtifactError(RuntimeError):
 class Request:
     reviews: list[str]
     batch: bool
+    explain: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,9 @@ def _check_review(review: object, where: str) -> str:
     return review
 
 
+_REQUEST_SHAPE = 'send {"review": "..."} or {"reviews": ["...", ...]}, optionally with "explain"'
+
+
 def input_fn(request_body: bytes | str, request_content_type: str) -> Request:
     media_type = _media_type(request_content_type)
     if media_type not in (JSON, TEXT):
@@ -181,9 +188,14 @@ def input_fn(request_body: bytes | str, request_content_type: str) -> Request:
         document = json.loads(request_body)
     except (ValueError, RecursionError):  # nested deeper than the parser goes, too
         raise RequestError(400, "the request body is not valid JSON") from None
-    if isinstance(document, dict) and set(document) == {"review"}:
-        return Request([_check_review(document["review"], '"review"')], batch=False)
-    if isinstance(document, dict) and set(document) == {"reviews"}:
+    if not isinstance(document, dict):
+        raise RequestError(400, _REQUEST_SHAPE)
+    explained = document.pop("explain", False)
+    if not isinstance(explained, bool):
+        raise RequestError(400, '"explain" must be true or false')
+    if set(document) == {"review"}:
+        return Request([_check_review(document["review"], '"review"')], False, explained)
+    if set(document) == {"reviews"}:
         reviews = document["reviews"]
         if not isinstance(reviews, list) or not reviews:
             raise RequestError(400, '"reviews" must be a non-empty list of strings')
@@ -192,8 +204,8 @@ def input_fn(request_body: bytes | str, request_content_type: str) -> Request:
                 400, f'"reviews" has {len(reviews)} reviews; at most {MAX_BATCH} per request'
             )
         checked = [_check_review(review, f'"reviews"[{i}]') for i, review in enumerate(reviews)]
-        return Request(checked, batch=True)
-    raise RequestError(400, 'send {"review": "..."} or {"reviews": ["...", ...]}')
+        return Request(checked, True, explained)
+    raise RequestError(400, _REQUEST_SHAPE)
 
 
 @dataclass(frozen=True)
@@ -298,6 +310,11 @@ def predict_fn(request: Request, model: LoadedModel) -> Prediction:
         verdict(scored) | {"model_version": model.version}
         for scored in score_reviews(request.reviews, model)
     ]
+    if request.explain:
+        for result, review in zip(results, request.reviews, strict=True):
+            result["explanation"] = explain(
+                review, model.network, model.vocabulary, model.tokenizer
+            )
     return Prediction(results, request.batch)
 
 

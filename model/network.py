@@ -153,9 +153,12 @@ class SentimentNetwork(nn.Module):
             self.fusion.bias.zero_()
 
     def lstm_logit(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        embedded = self.dropout(self.embedding(ids))
-        outputs = self.lstm(embedded, lengths)
-        real = torch.arange(ids.size(1), device=ids.device)[None, :] < lengths[:, None]
+        return self.lstm_logit_of(self.embedding(ids), lengths)
+
+    def lstm_logit_of(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The LSTM branch's logit from the word embeddings (explanations vary these)."""
+        outputs = self.lstm(self.dropout(embedded), lengths)
+        real = torch.arange(embedded.size(1), device=embedded.device)[None, :] < lengths[:, None]
         real = real.unsqueeze(-1)
         largest = outputs.masked_fill(~real, float("-inf")).amax(dim=1)
         mean = (outputs * real).sum(dim=1) / lengths[:, None].to(outputs.dtype)
@@ -208,6 +211,43 @@ class SentimentNetwork(nn.Module):
         if self.config.negation_flips:
             weights = torch.where(terms < 0, -weights, weights)
         return self.ngram_weights(features, per_sample_weights=weights).squeeze(1) + self.ngram_bias
+
+    def ngram_word_contributions(self, ids: torch.Tensor, length: int) -> torch.Tensor:
+        """One review's n-gram logit shared out over its words, exactly: (length,), adding up
+        to ngram_logit less ngram_bias.
+
+        Each distinct term weighs weight * ratio (sign turned for a negation flip) once per
+        review (ngram_terms), so its value is shared between its occurrences, and a bigram's
+        share between its two words. `ids` is the review's (length,) word ids.
+        """
+        ids = ids[:length]
+        lengths = torch.tensor([length])
+        features = self.ngram_features(ids[None], lengths)[0]
+        # Where each occurrence of a term sits: a word, or the first of a bigram's two words.
+        positions = torch.arange(length)
+        words = [positions]
+        if self.config.bigrams:
+            words.append(positions[:-1])
+        if self.config.negation_flips:
+            plain = self.plain_ids[ids]
+            first = plain > 0
+            first[1:] &= ~(plain[:-1] > 0)
+            features = torch.cat([features, -torch.where(first & (plain > OOV_ID), plain, 0)])
+            words.append(positions)
+        starts = torch.cat(words)
+        values = self.ngram_weights.weight[features.abs(), 0] * self.ngram_ratios[features.abs()]
+        values = torch.where(features < 0, -values, values).masked_fill(features == 0, 0.0)
+        _, occurrence_of, occurrences = torch.unique(
+            features, return_inverse=True, return_counts=True
+        )
+        shares = values / occurrences[occurrence_of]
+        is_bigram = torch.zeros_like(features, dtype=torch.bool)
+        if self.config.bigrams:
+            is_bigram[length : 2 * length - 1] = True
+        contributions = torch.zeros(length, dtype=values.dtype)
+        contributions.index_add_(0, starts, torch.where(is_bigram, shares / 2, shares))
+        contributions.index_add_(0, starts[is_bigram] + 1, shares[is_bigram] / 2)
+        return contributions
 
     def branch_logits(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return torch.stack([self.lstm_logit(ids, lengths), self.ngram_logit(ids, lengths)], dim=1)

@@ -319,9 +319,16 @@ class Tokenizer:
         return tokens
 
     def __call__(self, text: str) -> list[str]:
+        return list(filter(None, self.read(text)[1]))
+
+    def read(self, text: str) -> tuple[list[str], list[str]]:
+        """The text's pieces (words, and clause punctuation with negation_scope) as the model
+        reads them, and each piece's token, "" where it is dropped (explanation.py maps them
+        back to the text)."""
         text = strip_html(text).lower()
         if not self.settings.negation_scope:
-            return list(filter(None, self._tokens_of(_TOKEN.findall(text))))
+            pieces = _TOKEN.findall(text)
+            return pieces, self._tokens_of(pieces)
         if "n't" in text or "n\u2019t" in text:
             text = _CONTRACTED_NOT.sub(" not", text)
         pieces = _TOKEN_OR_PUNCTUATION.findall(text)
@@ -330,7 +337,7 @@ class Tokenizer:
             self._mark_negation_scopes(pieces, tokens)
         if not _CONTRAST_WORDS.isdisjoint(pieces):
             self._drop_overridden_clauses(pieces, tokens)
-        return list(filter(None, tokens))
+        return pieces, tokens
 
     def _drop_overridden_clauses(self, pieces: list[str], tokens: list[str]) -> None:
         """In a short text, drop the clause before each "but" and each "although" clause.

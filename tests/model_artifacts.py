@@ -27,6 +27,7 @@ NEUTRAL_WORDS = ("film", "plot", "actor", "music", "story")
 # the packages in VENDORED.
 VENDORED = "code/vendor/"
 MODEL_DIR_LAYOUT = [
+    "code/explanation.py",
     "code/inference.py",
     "code/network.py",
     "code/preprocess.py",

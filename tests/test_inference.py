@@ -86,6 +86,7 @@ def test_handlers_and_the_modules_they_import_come_from_the_artifacts_code(
 ):
     code = model_dir / "code"
     assert sorted(path.name for path in code.iterdir()) == [
+        "explanation.py",
         "inference.py",
         "network.py",
         "preprocess.py",
@@ -96,9 +97,10 @@ def test_handlers_and_the_modules_they_import_come_from_the_artifacts_code(
     handlers = served.handlers
     assert Path(handlers.SentimentNetwork.forward.__code__.co_filename) == code / "network.py"
     assert Path(handlers.Tokenizer.__call__.__code__.co_filename) == code / "preprocess.py"
+    assert Path(handlers.explain.__code__.co_filename) == code / "explanation.py"
     # ...and nothing of it is left behind for the next import of those names.
     assert Path(sys.modules["preprocess"].__file__).parent == MODEL_SOURCE_DIR
-    assert not {"inference", "network"} & set(sys.modules)
+    assert not {"inference", "network", "explanation"} & set(sys.modules)
 
 
 @pytest.mark.parametrize("content_type", [TEXT, "text/plain; charset=utf-8", "Text/Plain"])
