@@ -400,7 +400,7 @@ def _add_predict(subcommands: argparse._SubParsersAction) -> None:
         help="score a review with the prediction API (the local one by default)",
         description="Send one review to the prediction API and print the verdict and score "
         "(the probability that the review is positive), with a note when the model had little "
-        "to go on.",
+        "to go on; with --explain, also the words that moved the verdict.",
     )
     parser.add_argument("review", help="the review text; - reads it from standard input")
     parser.add_argument(
@@ -408,6 +408,13 @@ def _add_predict(subcommands: argparse._SubParsersAction) -> None:
         default=local_stack.DEFAULT_API_URL,
         help="the API's /predict URL, e.g. the deployed stack's PredictUrl output "
         "(default: %(default)s, started by `sentiment up`)",
+    )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="also say why: the review with its strongest words marked [+word] (toward "
+        "positive) or [-word] (toward negative), coloured on a terminal unless NO_COLOR is set, "
+        "those words with their contributions, and the words the model did not read",
     )
     parser.set_defaults(run=_run_predict)
 
@@ -417,10 +424,15 @@ def _run_predict(args: argparse.Namespace) -> None:
 
     review = sys.stdin.read() if args.review == "-" else args.review
     try:
-        print(prediction_client.predict(args.api_url, review))
+        verdict = prediction_client.predict(args.api_url, review, explain=args.explain)
     except prediction_client.PredictionError as error:
         print(f"sentiment predict: error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
+    print(verdict)
+    if verdict.explanation is not None:
+        colour = prediction_client.wants_colour(sys.stdout)
+        print()
+        print(prediction_client.explanation_text(review, verdict.explanation, colour))
 
 
 def _add_monitor(subcommands: argparse._SubParsersAction) -> None:

@@ -29,7 +29,7 @@ from schemathesis.openapi.checks import UndefinedStatusCode
 
 from contract.layout import PROJECT_ROOT
 from lambda_src.prediction.errors import ApiError
-from lambda_src.prediction.request import parse_review
+from lambda_src.prediction.request import parse_prediction_request
 from lambda_src.prediction.settings import DEFAULT_MAX_REVIEW_CHARS
 from sentiment import api_emulator
 
@@ -184,7 +184,7 @@ def test_the_documented_review_text_is_exactly_what_the_handler_accepts() -> Non
         review = chr(code_point)
         event = {"headers": {"Content-Type": "text/plain"}, "body": review}
         try:
-            accepted = parse_review(event, DEFAULT_MAX_REVIEW_CHARS) == review
+            accepted = parse_prediction_request(event, DEFAULT_MAX_REVIEW_CHARS).review == review
         except ApiError as error:
             assert error.code == "empty_review"
             accepted = False
@@ -192,3 +192,67 @@ def test_the_documented_review_text_is_exactly_what_the_handler_accepts() -> Non
             disagreements.append(f"U+{code_point:04X}")
 
     assert disagreements == []
+
+
+def test_the_documented_explain_values_are_exactly_what_the_handler_accepts() -> None:
+    """The body's member and the query parameter: what the document allows is scored (and
+    explained when true), anything else is the documented 400 invalid_explain."""
+    documented = jsonschema_rs.validator_for(
+        OPENAPI["components"]["schemas"]["ReviewRequest"]["properties"]["explain"]
+    )
+    for member in (True, False, "true", "false", 1, 0, None, [], {}, 1.0):
+        body = json.dumps({"review": "Fine.", "explain": member})
+        event = {"headers": {"Content-Type": "application/json"}, "body": body}
+        try:
+            explain = parse_prediction_request(event, DEFAULT_MAX_REVIEW_CHARS).explain
+        except ApiError as error:
+            assert error.code == "invalid_explain", member
+            assert not documented.is_valid(member), member
+        else:
+            assert documented.is_valid(member) and explain is member, member
+    (parameter,) = PREDICT["parameters"]
+    assert (parameter["name"], parameter["in"], parameter["schema"]["type"]) == (
+        "explain",
+        "query",
+        "boolean",
+    )
+    # A query string is text: a boolean parameter is sent as true or false (as Schemathesis
+    # and every OpenAPI client serialize it), and nothing else is one.
+    for value in ("true", "false", "True", "1", "0", "yes", "", "null"):
+        event = {
+            "headers": {"Content-Type": TEXT},
+            "body": "Fine.",
+            "queryStringParameters": {"explain": value},
+        }
+        try:
+            explain = parse_prediction_request(event, DEFAULT_MAX_REVIEW_CHARS).explain
+        except ApiError as error:
+            assert error.code == "invalid_explain" and value not in ("true", "false"), value
+        else:
+            assert explain is (value == "true") and value in ("true", "false"), value
+
+
+def test_an_explained_answer_is_the_documented_one() -> None:
+    """The document's example of an explained verdict passes Schemathesis's own checks on an
+    answer (schema conformance with OpenAPI 3.0's nullable contributions, headers, status)."""
+    examples = PREDICT["requestBody"]["content"]["application/json"]["examples"]
+    case = schema["/predict"]["POST"].Case(
+        body=examples["explained"]["value"], media_type="application/json"
+    )
+    answer = PREDICT["responses"]["200"]["content"]["application/json"]["examples"]["explained"]
+    response = httpx.Response(
+        200,
+        json=answer["value"],
+        headers={"Access-Control-Allow-Origin": "*"},
+        request=httpx.Request("POST", "http://127.0.0.1:9/predict", json=case.body),
+    )
+    response.elapsed = timedelta(milliseconds=5)
+
+    case.validate_response(response)  # raises a FailureGroup on any failed check
+
+    malformed = dict(answer["value"])
+    malformed["explanation"] = {**malformed["explanation"], "words": [{"start": 0}]}
+    broken = httpx.Response(200, json=malformed, request=response.request)
+    broken.elapsed = response.elapsed
+    with pytest.raises(FailureGroup):
+        case.validate_response(broken)

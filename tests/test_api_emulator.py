@@ -73,6 +73,25 @@ def test_a_post_becomes_a_rest_api_proxy_event() -> None:
     assert 0 < context.get_remaining_time_in_millis() <= 5000
 
 
+def test_the_explain_query_parameter_reaches_the_deployed_handler(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A refused value never reaches the endpoint, so the real handler answers without one."""
+    from lambda_src.prediction import handler
+
+    monkeypatch.setenv("ENDPOINT_NAME", "imdb-sentiment-endpoint")
+    monkeypatch.setenv("ALLOWED_ORIGIN", ORIGIN)
+    monkeypatch.delenv("CAPTURE_DESTINATION", raising=False)
+    gateway = Gateway(handler.handler)
+
+    response = gateway.post(
+        "/predict?explain=yes", content=b"Fine.", headers={"Content-Type": "text/plain"}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_explain"
+
+
 def test_a_body_that_is_not_utf8_arrives_base64_encoded_and_an_empty_one_as_null() -> None:
     calls, handler = capture()
 

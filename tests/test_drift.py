@@ -158,6 +158,37 @@ def test_every_shape_of_request_is_read_back_with_its_answers() -> None:
     assert [item.review for item in answered_reviews(text)] == ["Très bien."]
 
 
+def test_explained_exchanges_are_read_back_like_any_other() -> None:
+    """Issue #16: a request may ask to explain, and the answer then carries an explanation."""
+    explanation = {
+        "logit": 1.386294,
+        "base": 0.2,
+        "method": "ngram-exact+lstm-integrated-gradients",
+        "words": [{"start": 0, "end": 4, "status": "read", "contribution": 1.1863}],
+    }
+    answer = {"sentiment": "positive", "score": 0.8, "low_confidence": False, "model_version": "v"}
+    explained = answer | {"explanation": explanation}
+    single = record(b'{"review": "Good.", "explain": true}', json.dumps(explained).encode())
+    batch = record(
+        b'{"reviews": ["Good.", "Bad."], "explain": true}',
+        json.dumps({"predictions": [explained, explained | {"score": 0.1}]}).encode(),
+    )
+    unasked = record(b'{"review": "Good.", "explain": false}', json.dumps(answer).encode())
+
+    (one,) = answered_reviews(single)
+    assert (one.review, one.score, one.low_confidence, one.model_version) == (
+        "Good.",
+        0.8,
+        False,
+        "v",
+    )
+    assert [(item.review, item.score) for item in answered_reviews(batch)] == [
+        ("Good.", 0.8),
+        ("Bad.", 0.1),
+    ]
+    assert [item.review for item in answered_reviews(unasked)] == ["Good."]
+
+
 @pytest.mark.parametrize(
     ("request_body", "response"),
     [

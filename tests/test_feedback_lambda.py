@@ -23,10 +23,21 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from test_prediction_lambda import OPENAPI, SITE, VERDICT, Kept, expect_invocation, review_event
+from test_prediction_lambda import (
+    EXPLAINED_REVIEW,
+    OPENAPI,
+    SITE,
+    VERDICT,
+    Kept,
+    event,
+    expect_invocation,
+    explained_answer,
+    review_event,
+)
 
 from contract.feedback import (
     DEFAULT_FEEDBACK_PER_SOURCE_PER_DAY,
+    PREDICTION_FIELDS,
     DirectoryFeedbackStore,
     parse_record,
     source_id,
@@ -134,6 +145,27 @@ def test_feedback_joins_the_servers_record_of_the_prediction(stub: Stubber, tmp_
     )
     assert record["model_version"] == "3f9c2a71d04b8e65"
     assert record["source"] == source_id(VISITOR) != VISITOR
+
+
+def test_an_explained_verdict_is_kept_and_given_feedback_without_its_explanation(
+    stub: Stubber, tmp_path: Path
+) -> None:
+    request_id = str(uuid.uuid4())
+    expect_invocation(stub, EXPLAINED_REVIEW, explained_answer(), request_id, explain=True)
+    request = event(json.dumps({"review": EXPLAINED_REVIEW, "explain": True}))
+    request["requestContext"] = {"requestId": request_id, "identity": {"sourceIp": VISITOR}}
+    answer = json.loads(prediction.handler(request, CONTEXT)["body"])
+    assert "explanation" in answer
+
+    assert send({"prediction_id": request_id, "label": "negative"})[0] == 200
+
+    # The server keeps what feedback joins, the verdict; the explanation is the caller's alone.
+    with sqlite3.connect(tmp_path / "predictions.sqlite") as database:
+        (kept,) = database.execute("SELECT record FROM items WHERE pk LIKE 'prediction#%'")
+    assert set(json.loads(kept[0])) == set(PREDICTION_FIELDS)
+    (record,) = stored(tmp_path).values()
+    assert set(record) == {*PREDICTION_FIELDS, "label", "received_at"}
+    assert record["review"] == EXPLAINED_REVIEW
 
 
 def test_a_second_answer_replaces_the_first_and_null_takes_it_back(

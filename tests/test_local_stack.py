@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -75,10 +77,11 @@ TURNED_PREDICT = (
 )
 
 
-def verdict_in_process(artifact: Path, review: str) -> dict[str, Any]:
+def verdict_in_process(artifact: Path, review: str, explain: bool = False) -> dict[str, Any]:
     """What the artifact's handlers answer for ``review``, without any server."""
     with served_artifact(artifact) as served:
-        body = json.dumps({"review": review}).encode()
+        asked = {"review": review, "explain": True} if explain else {"review": review}
+        body = json.dumps(asked).encode()
         answer = inference_toolkit.invoke(served, body, JSON, JSON)
     assert answer.status == 200
     return json.loads(answer.body)
@@ -217,6 +220,82 @@ def test_a_review_is_scored_by_the_served_model(
         "prediction_id": response.headers["x-amzn-requestid"],
     }
     assert response.headers["access-control-allow-origin"] == first_model.page_url.rstrip("/")
+
+
+EXPLAINED_REVIEW = (
+    "An awful film: the plot is terrible and the music boring. <br /><br />Dull! 🎬 Dull."
+)
+
+
+@pytest.mark.parametrize("as_text", [False, True], ids=["json", "text"])
+def test_an_explained_verdict_comes_through_the_api_and_adds_up(
+    first_model: RunningStack,
+    models: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    as_text: bool,
+) -> None:
+    review = EXPLAINED_REVIEW
+    if as_text:
+        response = httpx.post(
+            first_model.api_url,
+            params={"explain": "true"},
+            content=review.encode(),
+            headers={"Content-Type": "text/plain"},
+        )
+    else:
+        response = httpx.post(first_model.api_url, json={"review": review, "explain": True})
+
+    expected = verdict_in_process(models["first"], review, explain=True)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    explanation = answer.pop("explanation")
+    assert answer == {
+        "sentiment": expected["sentiment"],
+        "score": pytest.approx(expected["score"], abs=1e-5),
+        "low_confidence": expected["low_confidence"],
+        "model_version": expected["model_version"],
+        "prediction_id": response.headers["x-amzn-requestid"],
+    }
+    # Every word of the text as written, in order, in code points (the emoji is one): the
+    # markup's "br" is no word, and punctuation is not listed.
+    words = explanation["words"]
+    assert [review[w["start"] : w["end"]] for w in words] == re.findall(
+        r"[A-Za-z]+", review.replace("<br />", " ")
+    )
+    assert {w["status"] for w in words} <= {"read", "dropped"}
+    assert all((w["contribution"] is None) == (w["status"] != "read") for w in words)
+    read = [w["contribution"] for w in words if w["status"] == "read"]
+    assert read, "the model reads some of these words"
+    assert explanation["base"] + sum(read) == pytest.approx(explanation["logit"], abs=1e-3)
+    assert 1 / (1 + math.exp(-explanation["logit"])) == pytest.approx(answer["score"], abs=1e-4)
+    # The same as in process, through the endpoint emulator, boto3, the Lambda and the gateway.
+    in_process = expected["explanation"]
+    assert (explanation["method"], len(words)) == (in_process["method"], len(in_process["words"]))
+    for got, want in zip(words, in_process["words"], strict=True):
+        assert (got["start"], got["end"], got["status"]) == (
+            want["start"],
+            want["end"],
+            want["status"],
+        )
+        assert got["contribution"] == pytest.approx(want["contribution"], abs=1e-3)
+
+    assert cli.main(["predict", review, "--explain", "--api-url", first_model.api_url]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(answer["sentiment"].upper())
+    assert "Toward negative:" in printed and "Logit " in printed
+
+
+def test_a_bad_explain_is_refused_by_the_api(first_model: RunningStack) -> None:
+    as_json = httpx.post(first_model.api_url, json={"review": "Fine.", "explain": "yes"})
+    as_text = httpx.post(
+        first_model.api_url,
+        params={"explain": "1"},
+        content=b"Fine.",
+        headers={"Content-Type": "text/plain"},
+    )
+
+    assert_documented_error(as_json, 400, "invalid_explain")
+    assert_documented_error(as_text, 400, "invalid_explain")
 
 
 def captured_exchanges(stack: RunningStack, reviews: list[str]) -> list[tuple[dict, dict]]:

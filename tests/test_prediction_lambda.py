@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 import os
 import socket
 import threading
@@ -20,6 +21,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import jsonschema_rs
 import pytest
 from botocore.exceptions import (
     ConnectionClosedError,
@@ -31,6 +33,8 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from contract.capture import decoded, read_records
+from contract.drift_sources import answered_reviews
+from contract.explanation import METHOD, STATUSES
 from lambda_src.prediction import capture, endpoint
 from lambda_src.prediction import handler as entry_point
 from lambda_src.prediction.settings import (
@@ -112,6 +116,40 @@ def review_event(review: str) -> dict[str, Any]:
     return event(json.dumps({"review": review}))
 
 
+def with_query(request: dict[str, Any], **parameters: str | list[str]) -> dict[str, Any]:
+    """``request`` with query parameters, as API Gateway puts them in a proxy event: the last
+    of each name alone, and every value."""
+    every = {
+        name: value if isinstance(value, list) else [value] for name, value in parameters.items()
+    }
+    return {
+        **request,
+        "queryStringParameters": {name: values[-1] for name, values in every.items()},
+        "multiValueQueryStringParameters": every,
+    }
+
+
+def documented(name: str) -> Any:
+    """A validator for a schema of the OpenAPI document, read as JSON Schema: OpenAPI 3.0's
+    ``nullable`` becomes a null type, and $refs resolve within the document."""
+
+    def plain(node: Any) -> Any:
+        if isinstance(node, dict):
+            node = {key: plain(value) for key, value in node.items()}
+            if node.pop("nullable", False):
+                node["type"] = [node["type"], "null"]
+            return node
+        return [plain(item) for item in node] if isinstance(node, list) else node
+
+    return jsonschema_rs.validator_for(
+        {"$ref": f"#/components/schemas/{name}", "components": plain(OPENAPI["components"])}
+    )
+
+
+VERDICT_SCHEMA = documented("Verdict")
+ERROR_SCHEMA = documented("Error")
+
+
 class Kept:
     """Matches any parameter, keeping what it was compared with."""
 
@@ -136,8 +174,13 @@ class JsonBody:
 
 
 def expect_invocation(
-    stub: Stubber, review: str, answer: bytes, inference_id: str = API_REQUEST_ID
+    stub: Stubber,
+    review: str,
+    answer: bytes,
+    inference_id: str = API_REQUEST_ID,
+    explain: bool = False,
 ) -> None:
+    asked = {"review": review, "explain": True} if explain else {"review": review}
     stub.add_response(
         "invoke_endpoint",
         {"Body": StreamingBody(io.BytesIO(answer), len(answer)), "ContentType": "application/json"},
@@ -145,7 +188,7 @@ def expect_invocation(
             "EndpointName": ENDPOINT,
             "ContentType": "application/json",
             "Accept": "application/json",
-            "Body": JsonBody({"review": review}),
+            "Body": JsonBody(asked),
             "InferenceId": inference_id,
         },
     )
@@ -163,14 +206,14 @@ def call(request: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
     operation = OPENAPI["paths"]["/predict"]["post"]
     assert str(status) in operation["responses"], f"undocumented status {status}"
     if status == 200:
-        verdict = OPENAPI["components"]["schemas"]["Verdict"]
-        assert set(verdict["required"]) <= set(body) <= set(verdict["properties"])
+        VERDICT_SCHEMA.validate(body)
         # The id to give feedback by: API Gateway's request id, sent to the endpoint too.
         assert body.pop("prediction_id") == request["requestContext"]["requestId"]
         assert body["sentiment"] in ("positive", "negative")
         assert 0.0 <= body["score"] <= 1.0
         assert isinstance(body.get("low_confidence", False), bool)
     elif status >= 400:
+        ERROR_SCHEMA.validate(body)
         assert set(body) == {"error"}
         assert set(body["error"]) == {"code", "message"}
         assert all(isinstance(value, str) and value for value in body["error"].values())
@@ -245,6 +288,13 @@ def test_the_version_rule_is_the_one_the_openapi_document_states() -> None:
     assert schema["pattern"] == endpoint._MODEL_VERSION.pattern
 
 
+def test_the_explanation_rules_are_the_ones_the_openapi_document_states() -> None:
+    schemas = OPENAPI["components"]["schemas"]
+    assert schemas["Explanation"]["properties"]["method"]["pattern"] == METHOD.pattern
+    assert schemas["ExplainedWord"]["properties"]["status"]["enum"] == list(STATUSES)
+    assert schemas["Explanation"]["required"] == ["logit", "base", "method", "words"]
+
+
 def test_the_models_version_is_passed_on_and_logged(stub: Stubber, log_lines: io.StringIO) -> None:
     answer = {
         "sentiment": "positive",
@@ -273,6 +323,212 @@ def test_review_of_exactly_the_limit_is_accepted_counting_characters_not_bytes(
     assert call(review_event(review))[0] == 200
 
 
+# --- explanations ---------------------------------------------------------------------------
+
+# The document's own example of an explained answer: what the handler passes on is that.
+EXPLAINED = OPENAPI["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"][
+    "examples"
+]["explained"]["value"]
+EXPLAINED_REVIEW = OPENAPI["paths"]["/predict"]["post"]["requestBody"]["content"][
+    "application/json"
+]["examples"]["explained"]["value"]["review"]
+EXPLANATION = EXPLAINED["explanation"]
+EXPLAINED_VERDICT = {name: EXPLAINED[name] for name in ("sentiment", "score", "low_confidence")}
+
+
+def explained_answer(explanation: Any = EXPLANATION) -> bytes:
+    return json.dumps(EXPLAINED_VERDICT | {"explanation": explanation}).encode()
+
+
+ASKING = {
+    "JSON member": lambda review: event(json.dumps({"review": review, "explain": True})),
+    "query, text": lambda review: with_query(event(review, "text/plain"), explain="true"),
+    "query, JSON": lambda review: with_query(review_event(review), explain="true"),
+    # Asking either way is asking: an explanation only adds to the answer.
+    "query only": lambda review: with_query(
+        event(json.dumps({"review": review, "explain": False})), explain="true"
+    ),
+}
+
+
+@pytest.mark.parametrize("asking", ASKING.values(), ids=ASKING)
+def test_an_explanation_asked_for_is_asked_of_the_endpoint_and_passed_on(
+    stub: Stubber, log_lines: io.StringIO, asking: Any
+) -> None:
+    expect_invocation(stub, EXPLAINED_REVIEW, explained_answer(), explain=True)
+
+    status, _, body = call(asking(EXPLAINED_REVIEW))
+
+    assert status == 200
+    assert body == EXPLAINED_VERDICT | {"explanation": EXPLANATION}
+    entry = json.loads(log_lines.getvalue().splitlines()[0])
+    assert entry["explain"] is True
+    assert "boring" not in log_lines.getvalue() and "contribution" not in log_lines.getvalue()
+
+
+NOT_ASKING = {
+    "JSON": lambda review: review_event(review),
+    "JSON member false": lambda review: event(json.dumps({"review": review, "explain": False})),
+    "text": lambda review: event(review, "text/plain"),
+    "query false": lambda review: with_query(event(review, "text/plain"), explain="false"),
+    "other parameters": lambda review: with_query(review_event(review), lang="en"),
+}
+
+
+@pytest.mark.parametrize("not_asking", NOT_ASKING.values(), ids=NOT_ASKING)
+def test_unasked_the_endpoint_gets_todays_request_and_the_caller_todays_answer(
+    stub: Stubber, log_lines: io.StringIO, not_asking: Any
+) -> None:
+    body = Kept()
+    # An endpoint that explains regardless: what it adds is not passed on.
+    answer = explained_answer()
+    stub.add_response(
+        "invoke_endpoint",
+        {"Body": StreamingBody(io.BytesIO(answer), len(answer)), "ContentType": "application/json"},
+        {
+            "EndpointName": ENDPOINT,
+            "ContentType": "application/json",
+            "Accept": "application/json",
+            "Body": body,
+            "InferenceId": API_REQUEST_ID,
+        },
+    )
+
+    status, _, answered = call(not_asking(EXPLAINED_REVIEW))
+
+    assert status == 200
+    assert body.value == json.dumps({"review": EXPLAINED_REVIEW}).encode()
+    assert answered == EXPLAINED_VERDICT
+    assert json.loads(log_lines.getvalue())["explain"] is False
+
+
+def test_the_explained_answer_puts_the_id_before_the_words(stub: Stubber) -> None:
+    expect_invocation(stub, EXPLAINED_REVIEW, explained_answer(), explain=True)
+    request = event(json.dumps({"review": EXPLAINED_REVIEW, "explain": True}))
+
+    answer = json.loads(entry_point.handler(request, CONTEXT)["body"])
+
+    assert list(answer) == [*EXPLAINED_VERDICT, "prediction_id", "explanation"]
+
+
+def test_an_explanation_is_rebuilt_from_its_documented_members(stub: Stubber) -> None:
+    extra = EXPLANATION | {"debug": "gradients"}
+    extra["words"] = [word | {"stem": "x"} for word in EXPLANATION["words"]]
+    expect_invocation(stub, EXPLAINED_REVIEW, explained_answer(extra), explain=True)
+
+    body = call(event(json.dumps({"review": EXPLAINED_REVIEW, "explain": True})))[2]
+
+    assert body["explanation"] == EXPLANATION
+
+
+def _words(*changes: dict[str, Any]) -> list[dict[str, Any]]:
+    """The example's words with the first ones changed."""
+    words = [dict(word) for word in EXPLANATION["words"]]
+    for index, change in enumerate(changes):
+        words[index] |= change
+    return words
+
+
+READ_WORD = EXPLANATION["words"][1]  # "great", read
+BAD_EXPLANATIONS = {
+    "missing": None,
+    "a list": [],
+    "a string": "great: +1.62",
+    "no words": {k: v for k, v in EXPLANATION.items() if k != "words"},
+    "no base": {k: v for k, v in EXPLANATION.items() if k != "base"},
+    "logit a string": EXPLANATION | {"logit": "1.1"},
+    "logit a boolean": EXPLANATION | {"logit": True},
+    "logit NaN": EXPLANATION | {"logit": math.nan},
+    "base infinite": EXPLANATION | {"base": math.inf},
+    "method a number": EXPLANATION | {"method": 3},
+    "method markup": EXPLANATION | {"method": "<img src=x>"},
+    "method empty": EXPLANATION | {"method": ""},
+    "words an object": EXPLANATION | {"words": {"0": READ_WORD}},
+    "a word a list": EXPLANATION | {"words": [[0, 1, "dropped", None]]},
+    "a word without its contribution": EXPLANATION
+    | {"words": [{k: v for k, v in READ_WORD.items() if k != "contribution"}]},
+    "start a float": EXPLANATION | {"words": _words({"start": 0.0})},
+    "start a boolean": EXPLANATION | {"words": _words({"start": False})},
+    "start negative": EXPLANATION | {"words": _words({"start": -1})},
+    "end before start": EXPLANATION | {"words": _words({"start": 1, "end": 0})},
+    "end past the review": EXPLANATION
+    | {"words": [READ_WORD | {"start": 20, "end": len(EXPLAINED_REVIEW) + 1}]},
+    "out of order": EXPLANATION | {"words": EXPLANATION["words"][::-1]},
+    "overlapping": EXPLANATION | {"words": _words({}, {"start": 0})},
+    "unknown status": EXPLANATION | {"words": _words({}, {"status": "ignored"})},
+    "read without a contribution": EXPLANATION | {"words": _words({}, {"contribution": None})},
+    "read, contribution a string": EXPLANATION | {"words": _words({}, {"contribution": "1"})},
+    "read, contribution NaN": EXPLANATION | {"words": _words({}, {"contribution": math.nan})},
+    "dropped with a contribution": EXPLANATION | {"words": _words({"contribution": 0.0})},
+    "not_read with a contribution": EXPLANATION
+    | {"words": _words({"status": "not_read", "contribution": 0.1})},
+}
+
+
+@pytest.mark.parametrize("explanation", BAD_EXPLANATIONS.values(), ids=BAD_EXPLANATIONS)
+def test_a_malformed_explanation_from_the_endpoint_is_a_bad_gateway(
+    stub: Stubber, log_lines: io.StringIO, explanation: Any
+) -> None:
+    answer = (
+        EXPLAINED_VERDICT
+        if explanation is None
+        else EXPLAINED_VERDICT | {"explanation": explanation}
+    )
+    expect_invocation(stub, EXPLAINED_REVIEW, json.dumps(answer).encode(), explain=True)
+
+    status, _, body = call(event(json.dumps({"review": EXPLAINED_REVIEW, "explain": True})))
+
+    assert (status, body["error"]["code"]) == (502, "invalid_model_response")
+    assert json.loads(log_lines.getvalue())["cause"] == "MalformedExplanation"
+
+
+def test_an_explanation_of_nothing_but_a_base_is_passed_on(stub: Stubber) -> None:
+    """A review whose every word the preprocessing drops: no word carries anything."""
+    explanation = EXPLANATION | {"logit": 0.12, "words": []}
+    expect_invocation(stub, "...", explained_answer(explanation), explain=True)
+
+    body = call(with_query(event("...", "text/plain"), explain="true"))[2]
+
+    assert body["explanation"]["words"] == []
+
+
+def test_spans_count_code_points_not_utf16_units_or_bytes(stub: Stubber) -> None:
+    review = "🎬 Superb 🎬 film"
+    words = [
+        {"start": 2, "end": 8, "status": "read", "contribution": 1.5},
+        {"start": 11, "end": 15, "status": "read", "contribution": 0.1},
+    ]
+    assert [review[w["start"] : w["end"]] for w in words] == ["Superb", "film"]
+    explanation = EXPLANATION | {"logit": 1.72, "words": words}
+    expect_invocation(stub, review, explained_answer(explanation), explain=True)
+
+    body = call(event(json.dumps({"review": review, "explain": True})))[2]
+
+    assert body["explanation"]["words"] == words
+
+
+def test_an_explained_exchange_is_captured_whole_and_read_back_by_the_drift_report(
+    stub: Stubber, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CAPTURE_DESTINATION", str(tmp_path))
+    answer = explained_answer()
+    expect_invocation(stub, EXPLAINED_REVIEW, answer, explain=True)
+
+    assert call(with_query(event(EXPLAINED_REVIEW, "text/plain"), explain="true"))[0] == 200
+
+    (path,) = tmp_path.rglob("*.jsonl")
+    (record,) = read_records(path.open("rb"))
+    data = record["captureData"]
+    # What the endpoint was asked (JSON, though the caller sent text) and what it answered.
+    assert json.loads(decoded(data["endpointInput"])) == {
+        "review": EXPLAINED_REVIEW,
+        "explain": True,
+    }
+    assert decoded(data["endpointOutput"]) == answer
+    (answered,) = answered_reviews(record)
+    assert (answered.review, answered.score) == (EXPLAINED_REVIEW, EXPLAINED["score"])
+
+
 # --- bad requests: rejected before any call to the endpoint ---------------------------------
 
 BAD_REQUESTS = {
@@ -288,6 +544,39 @@ BAD_REQUESTS = {
     "review null": (event('{"review": null}'), 400, "invalid_body"),
     "batch": (event(json.dumps({"reviews": ["a"] * 65})), 400, "invalid_body"),
     "extra member": (event('{"review": "x", "stars": 5}'), 400, "invalid_body"),
+    "extra member beside explain": (
+        event('{"review": "x", "explain": true, "stars": 5}'),
+        400,
+        "invalid_body",
+    ),
+    "explain without a review": (event('{"explain": true}'), 400, "invalid_body"),
+    **{
+        f"explain {value}": (
+            event(f'{{"review": "x", "explain": {value}}}'),
+            400,
+            "invalid_explain",
+        )
+        for value in ('"true"', "1", "0", "null", "[]", "{}", '"yes"')
+    },
+    **{
+        f"explain={value!r}": (
+            with_query(event("x", "text/plain"), explain=value),
+            400,
+            "invalid_explain",
+        )
+        for value in ("True", "TRUE", "1", "yes", "", " true", "true ")
+    },
+    "explain=1 with JSON": (with_query(review_event("x"), explain="1"), 400, "invalid_explain"),
+    "explain twice": (
+        with_query(event("x", "text/plain"), explain=["true", "false"]),
+        400,
+        "invalid_explain",
+    ),
+    "explain twice alike": (
+        with_query(event("x", "text/plain"), explain=["true", "true"]),
+        400,
+        "invalid_explain",
+    ),
     "empty review": (review_event(""), 400, "empty_review"),
     "whitespace review": (review_event(" \n\t\u2003"), 400, "empty_review"),
     "empty text": (event("", "text/plain"), 400, "empty_review"),

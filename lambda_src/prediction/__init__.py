@@ -8,7 +8,7 @@ library and boto3 alone, which the Lambda runtime provides.
 The modules follow a request through the function:
 
 - ``settings``   the function's environment, read and checked
-- ``request``    the proxy event → the review, or a 4xx saying what is wrong
+- ``request``    the proxy event → the review (and whether to explain its verdict), or a 4xx
 - ``endpoint``   the review → the endpoint's verdict, every AWS failure mapped to a status
 - ``responses``  the proxy response, with CORS and security headers
 - ``handler``    parse, call, map errors, log one JSON line

@@ -1,8 +1,10 @@
 """One review → the SageMaker endpoint's verdict, every AWS failure mapped to an ``ApiError``.
 
 The endpoint answers ``{"sentiment": "positive"|"negative", "score": 0..1}``, with the optional
-boolean ``low_confidence`` (the verdict has little to stand on); the answer is checked before it
-is passed on. A failure's status tells the caller whose fault it was and whether retrying helps.
+boolean ``low_confidence`` (the verdict has little to stand on), and, when asked with
+``"explain": true``, the verdict's ``explanation`` (contract/explanation.py); the answer is
+checked before it is passed on. A failure's status tells the caller whose fault it was and
+whether retrying helps.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from contract.explanation import MalformedExplanation, checked_explanation
 
 from .errors import ApiError
 from .settings import Settings
@@ -142,9 +146,17 @@ def _client_error(error: ClientError) -> ApiError:
     return ApiError(502, "upstream_error", "The model service failed; try again later.")
 
 
-def read_verdict(payload: bytes) -> dict[str, Any]:
-    """The endpoint's answer, checked: sentiment, score, the optional low_confidence and
-    model_version, no more."""
+def _unreadable() -> ApiError:
+    return ApiError(502, "invalid_model_response", "The model gave an answer we cannot read.")
+
+
+def read_verdict(payload: bytes, review: str, explain: bool = False) -> dict[str, Any]:
+    """The endpoint's answer about ``review``, checked: sentiment, score, the optional
+    low_confidence and model_version, and the explanation when one was asked for, no more.
+
+    An explanation is the endpoint's whole answer to ``explain``: one that is missing or does
+    not fit the review is as unreadable as a missing score. Unasked, none is passed on.
+    """
     document = _json_object(payload)
     if document is not None:
         sentiment = document.get("sentiment")
@@ -167,8 +179,15 @@ def read_verdict(payload: bytes) -> dict[str, Any]:
                 verdict["low_confidence"] = low_confidence
             if "model_version" in document:
                 verdict["model_version"] = version
+            if explain:
+                try:
+                    verdict["explanation"] = checked_explanation(
+                        document.get("explanation"), review
+                    )
+                except MalformedExplanation as error:
+                    raise _unreadable() from error
             return verdict
-    raise ApiError(502, "invalid_model_response", "The model gave an answer we cannot read.")
+    raise _unreadable()
 
 
 @dataclass(frozen=True)
@@ -180,12 +199,19 @@ class Exchange:
     response_type: str
 
 
-def invoke(client: Any, endpoint_name: str, review: str, inference_id: str) -> Exchange:
+def invoke(
+    client: Any, endpoint_name: str, review: str, inference_id: str, explain: bool = False
+) -> Exchange:
     """Score one review on the endpoint, mapping every AWS failure to an ``ApiError``.
 
     ``inference_id`` goes with the request, so the endpoint's own data capture records it.
+    ``explain`` asks for the verdict's explanation; without it the request is exactly what it
+    was before explanations existed, so the endpoint answers as fast and as it always did.
     """
-    request = json.dumps({"review": review}).encode("utf-8")
+    asked: dict[str, Any] = {"review": review}
+    if explain:
+        asked["explain"] = True
+    request = json.dumps(asked).encode("utf-8")
     try:
         response = client.invoke_endpoint(
             EndpointName=endpoint_name,

@@ -16,7 +16,7 @@ from .endpoint import JSON, Exchange, invoke, read_verdict, runtime_client
 from .gateway import answer, source_address
 from .logs import json_logger
 from .records import prediction_store
-from .request import parse_review
+from .request import parse_prediction_request
 from .responses import json_response
 from .settings import Settings, load_settings
 
@@ -26,20 +26,32 @@ _logger = json_logger("prediction")
 def _serve(event: Mapping[str, Any], log: dict[str, Any], origin: str) -> dict[str, Any]:
     settings = load_settings(os.environ)
     identifier = log["prediction_id"] = prediction_id(event, log.get("aws_request_id"))
-    review = parse_review(event, settings.max_review_chars)
+    request = parse_prediction_request(event, settings.max_review_chars)
+    review = request.review
     log["review_chars"] = len(review)
+    log["explain"] = request.explain
     started = time.perf_counter()
     try:
-        exchange = invoke(runtime_client(settings), settings.endpoint_name, review, identifier)
+        exchange = invoke(
+            runtime_client(settings), settings.endpoint_name, review, identifier, request.explain
+        )
     finally:
         log["model_ms"] = round((time.perf_counter() - started) * 1000, 2)
-    verdict = read_verdict(exchange.response)
+    verdict = read_verdict(exchange.response, review, request.explain)
     log["sentiment"] = verdict["sentiment"]
     log["low_confidence"] = verdict.get("low_confidence")
     log["model_version"] = verdict.get("model_version")
+    # The capture keeps the exchange as it was (the explanation too); the prediction record
+    # keeps the verdict alone (contract.feedback.prediction_record).
     _capture(settings, exchange, identifier, log)
     _remember(settings, event, review, verdict, identifier, log)
-    return json_response(200, verdict | {"prediction_id": identifier}, origin)
+    # The id before the explanation, whose list of words can be long, so that a person reading
+    # the raw answer (curl, a client's log) meets it first.
+    explanation = verdict.pop("explanation", None)
+    answer = verdict | {"prediction_id": identifier}
+    if explanation is not None:
+        answer["explanation"] = explanation
+    return json_response(200, answer, origin)
 
 
 def _capture(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from contract.feedback import LABELS, PREDICTION_ID
@@ -21,6 +22,19 @@ _BODY_OVERHEAD_BYTES = 1024
 
 _SUPPORTED_MEDIA_TYPES = ("application/json", "text/plain")
 _SUPPORTED_CHARSETS = ("utf-8", "utf8", "us-ascii")
+# A JSON body's members; the review is required.
+_REVIEW_MEMBERS = frozenset({"review", "explain"})
+# The query parameter's spellings, exactly as documented: a near miss ("True", "1", "yes") is
+# refused rather than guessed at.
+_EXPLAIN_VALUES = {"true": True, "false": False}
+
+
+@dataclass(frozen=True)
+class PredictionRequest:
+    """What a ``POST /predict`` asks: a verdict on ``review``, explained or not."""
+
+    review: str
+    explain: bool = False
 
 
 def _header(event: Mapping[str, Any], name: str) -> str:
@@ -85,27 +99,70 @@ def _too_long(max_chars: int) -> ApiError:
     )
 
 
-def _review_from_json(text: str) -> Any:
+def _invalid_explain(message: str) -> ApiError:
+    return ApiError(400, "invalid_explain", message)
+
+
+def _review_from_json(text: str) -> tuple[Any, bool]:
+    """The review member and the explain member (False when absent) of a JSON body."""
     try:
         document = json.loads(text)
     except (ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
-    if not isinstance(document, dict) or set(document) != {"review"}:
+    if (
+        not isinstance(document, dict)
+        or "review" not in document
+        or set(document) - _REVIEW_MEMBERS
+    ):
         raise ApiError(
-            400, "invalid_body", 'Send a JSON object with one member, "review" (a string).'
+            400,
+            "invalid_body",
+            'Send a JSON object with the member "review" (a string) and, to have the verdict '
+            'explained, "explain" (true or false).',
         )
-    return document["review"]
+    explain = document.get("explain", False)
+    # JSON's true and false alone: not "true", 1 or null.
+    if not isinstance(explain, bool):
+        raise _invalid_explain('The "explain" member must be true or false.')
+    return document["review"], explain
 
 
-def parse_review(event: Mapping[str, Any], max_chars: int) -> str:
-    """The review in an API Gateway proxy event, or an ``ApiError`` saying what is wrong."""
+def _explain_parameter(event: Mapping[str, Any]) -> bool:
+    """The ``explain`` query parameter; False when absent."""
+    # API Gateway keeps only the last of repeated parameters in queryStringParameters: a
+    # request that says it twice is refused rather than read by that rule.
+    repeated = (event.get("multiValueQueryStringParameters") or {}).get("explain") or []
+    if len(repeated) > 1:
+        raise _invalid_explain("Give the explain query parameter once, as true or false.")
+    value = (event.get("queryStringParameters") or {}).get("explain")
+    if value is None:
+        return False
+    if value not in _EXPLAIN_VALUES:
+        raise _invalid_explain("The explain query parameter must be true or false.")
+    return _EXPLAIN_VALUES[value]
+
+
+def parse_prediction_request(event: Mapping[str, Any], max_chars: int) -> PredictionRequest:
+    """The review in an API Gateway proxy event and whether to explain its verdict, or an
+    ``ApiError`` saying what is wrong.
+
+    A JSON body asks for an explanation with its ``explain`` member, a text/plain one with the
+    ``explain`` query parameter; either way of asking works with either body, and an
+    explanation is given when either says true (it only adds to the answer, so asking twice
+    cannot conflict).
+    """
     media_type = _media_type(_header(event, "content-type"))
     raw = _body_bytes(event, max_chars)
+    explain = _explain_parameter(event)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise _not_utf8() from None
-    review = _review_from_json(text) if media_type == "application/json" else text
+    if media_type == "application/json":
+        review, explain_member = _review_from_json(text)
+        explain = explain or explain_member
+    else:
+        review = text
     if not isinstance(review, str):
         raise ApiError(400, "invalid_body", 'The "review" member must be a string.')
     try:
@@ -117,7 +174,7 @@ def parse_review(event: Mapping[str, Any], max_chars: int) -> str:
         raise ApiError(400, "empty_review", "The review is empty; write a few words.")
     if len(review) > max_chars:
         raise _too_long(max_chars)
-    return review
+    return PredictionRequest(review, explain)
 
 
 def parse_feedback(event: Mapping[str, Any]) -> tuple[str, str | None]:
