@@ -14,10 +14,10 @@ share:
 - the n-gram branch is linear in its terms, so its shares are exact
   (SentimentNetwork.ngram_word_contributions);
 - the LSTM branch is not: integrated gradients (Sundararajan, Taly & Yan 2017) on the word
-  embeddings, from the empty review (every embedding zero, as padding's is) to the review,
-  with INTEGRATED_GRADIENT_STEPS midpoint steps run as one batch. The shares add up to
-  lstm(review) - lstm(empty review of the same length), up to the integral's
-  approximation error.
+  embeddings, from the empty review (every embedding zero, as padding's is) to the review.
+  The path integral is taken by Gauss-Legendre quadrature, its points run as one batch;
+  integration_steps() says how many. The shares add up to lstm(review) - lstm(empty review
+  of the same length), up to the quadrature's error.
 
 `base` is the rest, logit minus every share: the biases, the length terms, the LSTM's reading
 of an empty review, and that approximation error, so base plus the shares is the logit.
@@ -34,9 +34,13 @@ from network import SentimentNetwork
 from preprocess import MIN_STEPS, PAD_ID, Tokenizer, Vocabulary
 
 METHOD = "ngram-exact+lstm-integrated-gradients"
-# Measured with bench/explanation_cost.py: past 16 the shares of a 170-word review move by
-# under a hundredth of the largest, and each step costs one more review in the batch.
-INTEGRATED_GRADIENT_STEPS = 16
+# Each quadrature point runs the LSTM forward and back over the whole review, so the cost grows
+# with points x words read: short texts (the page's) get the most points, a long review fewer.
+# bench/explanation_cost.py measured, against 128 points: 16 points move the shares by 3 % of
+# the largest at the median, 6 points by 7 %, and one point (gradient x input at the midpoint)
+# by half; 6 points on a 170-word review (about 100 words read) keep it within 20 ms.
+POINT_WORD_BUDGET = 640
+MIN_POINTS, MAX_POINTS = 4, 16
 
 READ, DROPPED, NOT_READ = "read", "dropped", "not_read"
 
@@ -103,26 +107,49 @@ def branch_slopes(network: SentimentNetwork, length: int) -> torch.Tensor:
     return fused[1:] - fused[0]
 
 
+def integration_steps(length: int) -> int:
+    """How many quadrature points a review of `length` words read gets."""
+    return max(MIN_POINTS, min(MAX_POINTS, POINT_WORD_BUDGET // max(length, 1)))
+
+
+@functools.lru_cache(maxsize=MAX_POINTS + 1)
+def gauss_legendre(points: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gauss-Legendre points and weights on [0, 1] (Golub-Welsch: the eigenvalues of the
+    Jacobi matrix); exact for polynomials of degree 2 * points - 1, where the midpoint rule's
+    equal steps are exact to degree 1."""
+    k = torch.arange(1, points, dtype=torch.float64)
+    jacobi = torch.diag(k / torch.sqrt(4 * k**2 - 1), 1)
+    nodes, vectors = torch.linalg.eigh(jacobi + jacobi.T)
+    return ((nodes + 1) / 2).float(), vectors[0].square().float()
+
+
 def lstm_integrated_gradients(
     network: SentimentNetwork, ids: torch.Tensor, steps: int
 ) -> torch.Tensor:
-    """Each step's share of the LSTM branch's logit over the empty review's: (length,)."""
+    """Each step's share of the LSTM branch's logit over the empty review's: (length,),
+    the path integral taken with `steps` quadrature points."""
     embedded = network.embedding(ids[None]).detach()
-    fractions = (torch.arange(steps, dtype=embedded.dtype) + 0.5) / steps
-    path = (fractions[:, None, None] * embedded).requires_grad_()
+    nodes, weights = gauss_legendre(steps)
+    path = (nodes[:, None, None] * embedded).requires_grad_()
     logits = network.lstm_logit_of(path, torch.full((steps,), ids.numel()))
     (gradients,) = torch.autograd.grad(logits.sum(), path)
-    return (gradients.mean(dim=0) * embedded[0]).sum(dim=-1)
+    return (torch.einsum("s,std->td", weights, gradients) * embedded[0]).sum(dim=-1)
 
 
 def step_shares(
-    network: SentimentNetwork, ids: torch.Tensor, steps: int = INTEGRATED_GRADIENT_STEPS
+    network: SentimentNetwork,
+    ids: torch.Tensor,
+    steps: int | None = None,
+    logit: float | None = None,
 ) -> tuple[torch.Tensor, float]:
-    """Each step's share of the final logit, and that logit. `ids`: one review's word ids."""
+    """Each step's share of the final logit, and that logit. `ids`: one review's word ids;
+    `steps`: quadrature points (integration_steps() when None); `logit`: the network's, when
+    the caller has it (scoring the review took it), saving a second run."""
     length = ids.numel()
+    steps = steps or integration_steps(length)
     with torch.no_grad():
-        lengths = torch.tensor([length])
-        logit = network(ids[None], lengths).item()
+        if logit is None:
+            logit = network(ids[None], torch.tensor([length])).item()
         slopes = branch_slopes(network, length)
         ngram = network.ngram_word_contributions(ids, length)
     with torch.enable_grad():
@@ -135,7 +162,8 @@ def explain(
     network: SentimentNetwork,
     vocabulary: Vocabulary,
     tokenizer: Tokenizer,
-    steps: int = INTEGRATED_GRADIENT_STEPS,
+    steps: int | None = None,
+    logit: float | None = None,
 ) -> dict:
     """The review's words with their status and share of the logit (the module's docstring
     says how); the shape lambda_src/openapi.json documents as Explanation."""
@@ -143,7 +171,7 @@ def explain(
     ids = vocabulary.ids([token for token in tokens if token])
     read = len(ids)
     padded = torch.tensor(ids + [PAD_ID] * (MIN_STEPS - read), dtype=torch.long)
-    shares, logit = step_shares(network, padded, steps)
+    shares, logit = step_shares(network, padded, steps, logit)
     values = shares.tolist()
     words = []
     step = 0

@@ -215,6 +215,7 @@ class Scored:
     score: float  # P(positive), calibrated (see network.SentimentNetwork.forward)
     words: int  # tokens the model read, after preprocessing and truncation
     known: int  # of those, the ones in the vocabulary
+    logit: float | None = None  # score = sigmoid(logit); what an explanation shares out
 
 
 def encode_reviews(reviews: list[str], model: LoadedModel) -> list[list[int]]:
@@ -277,15 +278,17 @@ def score_reviews(reviews: list[str], model: LoadedModel) -> list[Scored]:
     of the whole request, the network spent most of its time on padding.
     """
     encoded = encode_reviews(reviews, model)
-    scores = [0.0] * len(reviews)
+    scores, logits = [0.0] * len(reviews), [0.0] * len(reviews)
     with torch.inference_mode():
         for bucket in length_buckets([len(review) for review in encoded]):
-            logits = model.network(*encode_batch([encoded[row] for row in bucket]))
-            for row, score in zip(bucket, torch.sigmoid(logits).tolist(), strict=True):
-                scores[row] = score
+            batch = model.network(*encode_batch([encoded[row] for row in bucket]))
+            for row, logit, score in zip(
+                bucket, batch.tolist(), torch.sigmoid(batch).tolist(), strict=True
+            ):
+                scores[row], logits[row] = score, logit
     words = [len(review) - review.count(PAD_ID) for review in encoded]
     known = [count - review.count(OOV_ID) for count, review in zip(words, encoded, strict=True)]
-    return [Scored(*values) for values in zip(scores, words, known, strict=True)]
+    return [Scored(*values) for values in zip(scores, words, known, logits, strict=True)]
 
 
 def verdict(scored: Scored) -> dict:
@@ -306,14 +309,12 @@ def verdict(scored: Scored) -> dict:
 
 
 def predict_fn(request: Request, model: LoadedModel) -> Prediction:
-    results = [
-        verdict(scored) | {"model_version": model.version}
-        for scored in score_reviews(request.reviews, model)
-    ]
+    scored = score_reviews(request.reviews, model)
+    results = [verdict(one) | {"model_version": model.version} for one in scored]
     if request.explain:
-        for result, review in zip(results, request.reviews, strict=True):
+        for result, review, one in zip(results, request.reviews, scored, strict=True):
             result["explanation"] = explain(
-                review, model.network, model.vocabulary, model.tokenizer
+                review, model.network, model.vocabulary, model.tokenizer, logit=one.logit
             )
     return Prediction(results, request.batch)
 

@@ -15,7 +15,9 @@ job's paths and writes the model directory; trainer.py takes the steps:
    also calibrates the score, by length,
 5. the test split's evaluation, and the model directory SageMaker tars into
    model.tar.gz: weights, settings, vocabulary, the inference code, the drift
-   baseline (drift_baseline.py) and the smoke test (smoke_test.py).
+   baseline (drift_baseline.py) and the smoke test (smoke_test.py),
+6. with a "serving" channel (the model serving now), the promotion gate
+   (promotion_gate.py): a new model worse than it fails the job, unless forced.
 
 Every metric line is `key=value` pairs (see metric_definitions.json). A rerun with the
 same checkpoint directory resumes where the last one stopped, which is what makes
@@ -37,6 +39,7 @@ import torch
 from drift_baseline import write_baseline
 from network import CONFIG_FILE, WEIGHTS_FILE
 from preprocess import VOCABULARY_FILE
+from promotion_gate import apply_gate, serving_channel
 from smoke_test import write_smoke_test
 from trainer import Paths, Trainer
 
@@ -132,6 +135,15 @@ def main(argv: list[str] | None = None) -> int:
         write_model_dir(trainer, paths.model_dir)
         paths.output_dir.mkdir(parents=True, exist_ok=True)
         (paths.output_dir / TRAINING_REPORT_FILE).write_text(json.dumps(results, indent=2) + "\n")
+        serving = serving_channel(os.environ)
+        if serving is not None:
+            apply_gate(
+                paths.model_dir,
+                serving,
+                paths.output_dir,
+                tolerance=args.promotion_tolerance,
+                force=args.force_promotion,
+            )
     except Exception as error:
         reason = f"{type(error).__name__}: {error}".replace("\n", " ")[:1000]
         try:
