@@ -1,9 +1,22 @@
 // The page's behaviour: read config.json, send the review to the prediction API, show the verdict.
-// Everything the user typed or the API answered reaches the page through textContent only.
+// Everything the user typed or the API answered reaches the page through textContent (or text
+// nodes and elements built here) only, never as HTML.
 
 // API Gateway gives up after 29 s; wait a little longer so its own answer can still arrive.
 const REQUEST_TIMEOUT_MS = 30000;
 const EXCERPT_CHARS = 180;
+// Marks: a word's strength is its |contribution| against the review's largest one. Below the
+// weakest step, or below what two decimals can show, a word the model read is left unmarked:
+// it barely moved the verdict.
+const STRENGTHS = [
+  [0.6, "strong"],
+  [0.3, "moderate"],
+  [0.1, "weak"],
+];
+const SMALLEST_SHOWN = 0.005;
+// Words listed on each side of the verdict.
+const STRONGEST_SHOWN = 5;
+const WORD_STATUSES = new Set(["read", "dropped", "not_read"]);
 
 const form = document.getElementById("review-form");
 const review = document.getElementById("review");
@@ -18,6 +31,23 @@ const lowConfidence = document.getElementById("low-confidence");
 const confidenceValue = document.getElementById("confidence-value");
 const confidenceBar = document.getElementById("confidence-bar");
 const excerpt = document.getElementById("excerpt");
+const explanation = document.getElementById("explanation");
+const legendNotRead = document.getElementById("legend-not-read");
+const notReadNote = document.getElementById("not-read-note");
+const markedHint = document.getElementById("marked-hint");
+const markedReview = document.getElementById("marked-review");
+const wordDetail = document.getElementById("word-detail");
+const explanationScale = document.getElementById("explanation-scale");
+const strongest = {
+  positive: {
+    list: document.getElementById("toward-positive"),
+    none: document.getElementById("toward-positive-none"),
+  },
+  negative: {
+    list: document.getElementById("toward-negative"),
+    none: document.getElementById("toward-negative-none"),
+  },
+};
 const error = document.getElementById("error");
 const feedback = document.getElementById("feedback");
 const feedbackQuestion = document.getElementById("feedback-question");
@@ -30,12 +60,20 @@ const feedbackStatus = document.getElementById("feedback-status");
 const feedbackUndo = document.getElementById("feedback-undo");
 
 const numberFormat = new Intl.NumberFormat("en");
+const contributionFormat = new Intl.NumberFormat("en", {
+  minimumFractionDigits: 2,
+  maximumFractionDigits: 2,
+  signDisplay: "exceptZero",
+});
 
 let config = null;
 let busy = false;
 let wasTooLong = false;
 // The verdict feedback would be about: its prediction id, and whether feedback is on record.
 let asked = null;
+// The marked words of the explanation shown, in text order, and what each one did in words.
+let markedWords = [];
+const wordDetails = new WeakMap();
 
 /** A failure worth telling the user about, in words they can act on. */
 class Problem extends Error {}
@@ -136,6 +174,7 @@ function setBusy(value) {
   busy = value;
   form.setAttribute("aria-busy", String(value));
   resultRegion.setAttribute("aria-busy", String(value));
+  explanation.setAttribute("aria-busy", String(value));
   submit.classList.toggle("is-busy", value);
   submitLabel.textContent = value ? "Analyzing…" : "Analyze sentiment";
   review.readOnly = value;
@@ -144,6 +183,7 @@ function setBusy(value) {
 
 function showError(message) {
   result.hidden = true;
+  hideExplanation();
   feedback.hidden = true;
   asked = null;
   error.textContent = message;
@@ -176,6 +216,180 @@ function showVerdict(text, { sentiment, score, low_confidence: guess }) {
   clearError();
   result.hidden = false;
   result.scrollIntoView({ block: "nearest" });
+}
+
+/** A contribution as the page writes it: two decimals, a sign, and a true minus. */
+function formatContribution(value) {
+  return contributionFormat.format(value).replace("-", "\u2212");
+}
+
+/** The answer's explanation if this page can draw it over a review of `length` code points. */
+function readExplanation(value, length) {
+  if (typeof value !== "object" || value === null || !Array.isArray(value.words)) return null;
+  if (!Number.isFinite(value.logit) || !Number.isFinite(value.base)) return null;
+  let previousEnd = 0;
+  for (const word of value.words) {
+    if (typeof word !== "object" || word === null) return null;
+    const { start, end, status, contribution } = word;
+    // In text order, apart, and within the review: anything else would mark the wrong words.
+    if (!Number.isInteger(start) || !Number.isInteger(end)) return null;
+    if (start < previousEnd || end <= start || end > length) return null;
+    if (!WORD_STATUSES.has(status)) return null;
+    if (status === "read" ? !Number.isFinite(contribution) : contribution !== null) return null;
+    previousEnd = end;
+  }
+  return value;
+}
+
+/** "strong", "moderate", "weak", or null for a word that barely moved the verdict. */
+function strengthOf(contribution, largest) {
+  if (Math.abs(contribution) < SMALLEST_SHOWN) return null;
+  const share = Math.abs(contribution) / largest;
+  return STRENGTHS.find(([least]) => share >= least)?.[1] ?? null;
+}
+
+function textSpan(className, text) {
+  const span = document.createElement("span");
+  span.className = className;
+  span.textContent = text;
+  return span;
+}
+
+/** The words that carried the most, each word (as lower case) summed over its occurrences. */
+function strongestWords(chars, read) {
+  const totals = new Map();
+  for (const word of read) {
+    const shown = chars.slice(word.start, word.end).join("");
+    const key = shown.toLocaleLowerCase("en");
+    const entry = totals.get(key) ?? { shown, total: 0, times: 0 };
+    entry.total += word.contribution;
+    entry.times += 1;
+    totals.set(key, entry);
+  }
+  // What would read "+0.00" says nothing: left out.
+  const entries = [...totals.values()].filter(({ total }) => Math.abs(total) >= SMALLEST_SHOWN);
+  return {
+    positive: entries.filter((e) => e.total > 0).sort((a, b) => b.total - a.total),
+    negative: entries.filter((e) => e.total < 0).sort((a, b) => a.total - b.total),
+  };
+}
+
+function showStrongest({ list, none }, entries) {
+  list.replaceChildren(
+    ...entries.slice(0, STRONGEST_SHOWN).map(({ shown, total, times }) => {
+      const item = document.createElement("li");
+      const word = textSpan("strongest-word", shown);
+      if (times > 1) word.append(textSpan("strongest-times", ` (${times}×)`));
+      item.append(word, " ", textSpan("strongest-amount", formatContribution(total)));
+      return item;
+    }),
+  );
+  list.hidden = entries.length === 0;
+  none.hidden = entries.length > 0;
+}
+
+/** A marked word: a button, so that the keyboard reaches it and its name says what it did. */
+function markedWord(shown, contribution, strength) {
+  const direction = contribution > 0 ? "positive" : "negative";
+  const mark = document.createElement("button");
+  mark.type = "button";
+  mark.className = `word is-${direction} is-${strength}`;
+  mark.textContent = shown;
+  mark.tabIndex = -1;
+  mark.setAttribute("aria-label", `${shown}, pushes toward ${direction}, ${strength}`);
+  wordDetails.set(
+    mark,
+    `“${shown}”: ${formatContribution(contribution)}, pushes toward ${direction} (${strength})`,
+  );
+  return mark;
+}
+
+/** Draw the review with its words marked; false (and nothing shown) without an explanation. */
+function showExplanation(text, value) {
+  const chars = Array.from(text);
+  const explained = readExplanation(value, chars.length);
+  if (explained === null) {
+    hideExplanation();
+    return false;
+  }
+  const read = explained.words.filter((word) => word.status === "read");
+  const largest = read.reduce((most, word) => Math.max(most, Math.abs(word.contribution)), 0);
+  // The review as typed, less the blank lines and spaces around it.
+  let at = chars.findIndex((char) => !/\s/u.test(char));
+  let last = chars.findLastIndex((char) => !/\s/u.test(char)) + 1;
+  if (at < 0) [at, last] = [0, 0];
+  const pieces = [];
+  const marks = [];
+  let notRead = 0;
+  for (const word of explained.words) {
+    if (word.start > at) pieces.push(chars.slice(at, word.start).join(""));
+    const shown = chars.slice(word.start, word.end).join("");
+    if (word.status === "not_read") {
+      if (notRead === 0) pieces.push(textSpan("not-read-marker", "not read from here on:"), " ");
+      notRead += 1;
+      pieces.push(textSpan("is-not-read", shown));
+    } else if (word.status === "dropped") {
+      pieces.push(textSpan("is-dropped", shown));
+    } else {
+      const strength = strengthOf(word.contribution, largest);
+      if (strength === null) {
+        pieces.push(shown);
+      } else {
+        const mark = markedWord(shown, word.contribution, strength);
+        marks.push(mark);
+        pieces.push(mark);
+      }
+    }
+    at = Math.max(at, word.end);
+  }
+  if (last > at) pieces.push(chars.slice(at, last).join(""));
+  markedReview.replaceChildren(...pieces);
+  markedWords = marks;
+  // One stop for the Tab key; the arrow keys go from word to word (roving tabindex).
+  if (marks.length > 0) marks[0].tabIndex = 0;
+  markedHint.hidden = marks.length === 0;
+  wordDetail.textContent = "";
+  legendNotRead.hidden = notRead === 0;
+  notReadNote.hidden = notRead === 0;
+
+  const totals = strongestWords(chars, read);
+  showStrongest(strongest.positive, totals.positive);
+  showStrongest(strongest.negative, totals.negative);
+  explanationScale.textContent = "Each number is how far the word moved the model’s log-odds, "
+    + "its score before it becomes a percentage: above zero toward positive, below zero toward "
+    + `negative. With a starting point of ${formatContribution(explained.base)} that no word `
+    + `carries, all the words add up to ${formatContribution(explained.logit)}.`;
+  explanation.hidden = false;
+  return true;
+}
+
+function hideExplanation() {
+  explanation.hidden = true;
+  markedReview.replaceChildren();
+  markedWords = [];
+  wordDetail.textContent = "";
+  for (const side of Object.values(strongest)) side.list.replaceChildren();
+}
+
+function showWordDetail(target) {
+  const detail = wordDetails.get(target);
+  if (detail !== undefined) wordDetail.textContent = detail;
+}
+
+function focusWord(event) {
+  const index = markedWords.indexOf(event.target);
+  if (index < 0) return;
+  const next = {
+    ArrowRight: index + 1,
+    ArrowDown: index + 1,
+    ArrowLeft: index - 1,
+    ArrowUp: index - 1,
+    Home: 0,
+    End: markedWords.length - 1,
+  }[event.key];
+  if (next === undefined) return;
+  event.preventDefault();
+  markedWords[Math.min(markedWords.length - 1, Math.max(0, next))].focus();
 }
 
 /** Ask whether the verdict was right: one click says so, or gives the other label. */
@@ -281,7 +495,8 @@ async function requestVerdict(text) {
     response = await fetch(config.apiUrl, {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify({ review: text }),
+      // Always with the words that moved the verdict; an answer without them still shows.
+      body: JSON.stringify({ review: text, explain: true }),
       signal: controller.signal,
       credentials: "omit",
       cache: "no-store",
@@ -309,6 +524,8 @@ async function analyze() {
   try {
     const answer = await requestVerdict(text);
     showVerdict(text, answer);
+    // The marked review replaces the excerpt when there is one.
+    excerpt.hidden = showExplanation(text, answer.explanation);
     askFeedback(answer);
   } catch (failure) {
     showError(failure instanceof Problem ? failure.message : "Something went wrong. Please try again.");
@@ -335,6 +552,15 @@ for (const button of feedbackButtons) {
   button.addEventListener("click", () => giveFeedback(button));
 }
 feedbackUndo.addEventListener("click", takeFeedbackBack);
+
+markedReview.addEventListener("keydown", focusWord);
+markedReview.addEventListener("focusin", (event) => {
+  if (!markedWords.includes(event.target)) return;
+  for (const mark of markedWords) mark.tabIndex = mark === event.target ? 0 : -1;
+  showWordDetail(event.target);
+});
+markedReview.addEventListener("pointerover", (event) => showWordDetail(event.target));
+markedReview.addEventListener("click", (event) => showWordDetail(event.target));
 
 refreshForm();
 try {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,10 @@ PRAISE = "A wonderful film with a brilliant plot, and the music is superb."
 GIBBERISH = "Zzyzx qwerty blorp fnord."
 # A review the tiny model is sure of, as it is not of PRAISE (about 0.66).
 CLEAR = "Truly dreadful: dull, lazy and badly paced."
+# Words on both sides, a clause that "but" overrides and a negation (issue #16's explanations).
+MIXED = "I expected a dull film, but it was not boring: great acting, a weak plot, superb music."
+# The page's steps of |contribution| against the largest (frontend/app.js STRENGTHS).
+STRENGTHS = [(0.6, "strong"), (0.3, "moderate"), (0.1, "weak")]
 # The Lambda's settings, passed through `sentiment up`: give up on a hung model after 1 s.
 QUICK_TIMEOUTS = {"SAGEMAKER_READ_TIMEOUT": "1", "SAGEMAKER_MAX_ATTEMPTS": "1"}
 # Records what the page's Content-Security-Policy blocks.
@@ -59,13 +64,28 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-def model_answer(model: Path, review: str) -> dict[str, Any]:
+def model_answer(model: Path, review: str, explain: bool = False) -> dict[str, Any]:
     """The artifact's handlers' answer, without any server."""
+    request = {"review": review, "explain": True} if explain else {"review": review}
     with served_artifact(model) as served:
-        answer = inference_toolkit.invoke(
-            served, json.dumps({"review": review}).encode(), JSON, JSON
-        )
+        answer = inference_toolkit.invoke(served, json.dumps(request).encode(), JSON, JSON)
     return json.loads(answer.body)
+
+
+def expected_marks(review: str, explanation: dict[str, Any]) -> list[str]:
+    """The accessible names of the words the page must mark, in text order."""
+    read = [word for word in explanation["words"] if word["status"] == "read"]
+    largest = max((abs(word["contribution"]) for word in read), default=0.0)
+    names = []
+    for word in read:
+        share = abs(word["contribution"]) / largest if largest > 0 else 0.0
+        strength = next((name for least, name in STRENGTHS if share >= least), None)
+        if strength is not None:
+            direction = "positive" if word["contribution"] > 0 else "negative"
+            names.append(
+                f"{review[word['start'] : word['end']]}, pushes toward {direction}, {strength}"
+            )
+    return names
 
 
 def expected_verdict(model: Path, review: str) -> tuple[str, str]:
@@ -97,6 +117,37 @@ def test_a_review_gets_the_models_verdict(page: Any, stack: RunningStack, model:
     assert page.page_errors == []
     page.wait_for_timeout(400)  # the confidence bar's transition
     screenshot(page, "local-stack-verdict.png")
+
+
+def test_the_words_that_moved_a_real_verdict_are_marked(
+    page: Any, stack: RunningStack, model: Path
+) -> None:
+    explanation = model_answer(model, MIXED, explain=True)["explanation"]
+    names = expected_marks(MIXED, explanation)
+    assert names, "the model marks no word of the review"
+    page.goto(stack.page_url)
+    page.evaluate(RECORD_VIOLATIONS)
+
+    submit_review(page, MIXED)
+
+    region = page.get_by_role("region", name="Why: the words behind the verdict")
+    region.wait_for(state="visible")
+    assert page.locator("#verdict").text_content() == expected_verdict(model, MIXED)[0]
+    marked = page.locator("#marked-review")
+    assert marked.text_content() == MIXED
+    assert [
+        mark.get_attribute("aria-label") for mark in marked.locator("button.word").all()
+    ] == names
+    for name in names:
+        assert marked.get_by_role("button", name=name, exact=True).count() >= 1
+    # What the preprocessing set aside ("the", the clause before "but") is shown as such.
+    dropped = {word["start"] for word in explanation["words"] if word["status"] == "dropped"}
+    assert marked.locator(".is-dropped").count() == len(dropped)
+    items = region.get_by_role("listitem").filter(has_text=re.compile(r"[+\u2212]\d"))
+    assert items.count() >= 1
+    assert page.evaluate("window.violations") == []
+    assert page.page_errors == []
+    screenshot(page, "local-stack-explained.png")
 
 
 def test_a_verdict_with_little_to_go_on_is_announced_with_a_note(

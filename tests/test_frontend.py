@@ -9,6 +9,8 @@ stack is tested with `sentiment up`.
 from __future__ import annotations
 
 import json
+import math
+import re
 import shutil
 import socket
 import threading
@@ -39,6 +41,70 @@ LOW_CONFIDENCE_NOTE = (
     "Low confidence. The model found little to go on in this review (few words it knows, or no "
     "clear opinion), so treat this verdict as a guess."
 )
+# What the page says when words lie past the model's reading limit.
+NOT_READ_NOTE = (
+    "Only the start was read. The model reads only the first 500 words of a review (not "
+    "counting the common words it sets aside). The words after them are struck through: they "
+    "did not count."
+)
+
+# The stand-in's explanations (issue #16): reviews holding WHY get one, from these weights.
+EXPLAIN_WEIGHTS = {
+    "great": 1.4,
+    "wonderful": 1.2,
+    "boring": -1.1,
+    "not": -0.5,
+    "fine": 0.2,
+    "plot": -0.05,
+    "supercalifragilisticexpialidocious": 0.9,
+}
+EXPLAIN_DROPPED = {"the", "a", "was", "is", "and", "but", "it", "why"}
+EXPLAIN_BASE = 0.25
+MINUS = "\u2212"  # the page writes a true minus sign
+WORD = re.compile(r"\w+")
+# An emoji (two UTF-16 units, one code point) before the words: spans are code points.
+EXPLAINED = "🎬 The acting was great, but the plot was boring and not fine. WHY"
+
+
+def fake_explanation(review: str, read_limit: int | None = None) -> dict[str, Any]:
+    """An explanation shaped as the contract says: every word, code-point spans, statuses."""
+    words = []
+    read = 0
+    for match in WORD.finditer(review):
+        word = match.group().lower()
+        if word in EXPLAIN_DROPPED:
+            status, contribution = "dropped", None
+        elif read_limit is not None and read >= read_limit:
+            status, contribution = "not_read", None
+        else:
+            status, contribution = "read", EXPLAIN_WEIGHTS.get(word, 0.0)
+            read += 1
+        words.append(
+            {
+                "start": match.start(),
+                "end": match.end(),
+                "status": status,
+                "contribution": contribution,
+            }
+        )
+    logit = EXPLAIN_BASE + sum(w["contribution"] or 0.0 for w in words)
+    return {
+        "logit": round(logit, 6),
+        "base": EXPLAIN_BASE,
+        "method": "ngram-exact+lstm-integrated-gradients",
+        "words": words,
+    }
+
+
+def explained_verdict(review: str, read_limit: int | None = None) -> dict[str, Any]:
+    explanation = fake_explanation(review, read_limit)
+    score = round(1 / (1 + math.exp(-explanation["logit"])), 4)
+    return {
+        "sentiment": "positive" if score >= 0.5 else "negative",
+        "score": score,
+        "low_confidence": False,
+        "explanation": explanation,
+    }
 
 
 @dataclass
@@ -49,6 +115,14 @@ class FakeApi:
     requests: list[dict[str, Any]] = field(default_factory=list)
 
     def answer(self, review: str) -> tuple[int, dict[str, Any]]:
+        if "BADSPAN" in review:  # a span past the review's end: the page cannot draw it
+            verdict = explained_verdict(review)
+            verdict["explanation"]["words"][-1]["end"] = len(review) + 5
+            return 200, verdict
+        if "LIMIT" in review:  # the model reads three words
+            return 200, explained_verdict(review, read_limit=3)
+        if "WHY" in review:
+            return 200, explained_verdict(review)
         if "HANG" in review:
             time.sleep(3)
         if "SLOW" in review:
@@ -242,7 +316,13 @@ def test_positive_verdict_with_confidence_bar(open_page: Any, site: Site) -> Non
     fill = page.locator("#confidence-bar").bounding_box()["width"]
     track = page.locator(".bar").bounding_box()["width"]
     assert fill / track == pytest.approx(0.93, abs=0.01)
-    assert site.api.requests == [{"content_type": "application/json", "body": {"review": review}}]
+    # The page always asks for the words that moved the verdict (issue #16).
+    assert site.api.requests == [
+        {"content_type": "application/json", "body": {"review": review, "explain": True}}
+    ]
+    # This answer carries no explanation: the verdict shows as it always has.
+    assert page.locator("#explanation").is_hidden()
+    assert page.locator("#excerpt").is_visible()
     assert_no_policy_violations(opened)
     screenshot(page, "frontend-desktop-positive.png")
 
@@ -551,6 +631,227 @@ def test_low_confidence_note_fits_the_narrowest_screen(open_page: Any) -> None:
     screenshot(page, "frontend-320px-low-confidence.png")
 
 
+def marks_of(page: Any) -> list[tuple[str, str]]:
+    """The marked words in text order: (shown text, accessible name as the page sets it)."""
+    return [
+        (mark.text_content(), mark.get_attribute("aria-label"))
+        for mark in page.locator("#marked-review button.word").all()
+    ]
+
+
+def focused_name(page: Any) -> str | None:
+    return page.evaluate("document.activeElement.getAttribute('aria-label')")
+
+
+def test_an_explained_verdict_marks_the_words_in_place(open_page: Any, site: Site) -> None:
+    opened = open_page()
+    page = opened.page
+
+    submit_review(page, EXPLAINED)
+
+    explanation = page.get_by_role("region", name="Why: the words behind the verdict")
+    explanation.wait_for(state="visible")
+    assert site.api.requests[0]["body"] == {"review": EXPLAINED, "explain": True}
+    assert page.locator("#verdict").text_content() == "POSITIVE"
+    # The marked review replaces the excerpt, every character in place, the emoji included.
+    assert page.locator("#excerpt").is_hidden()
+    marked = page.locator("#marked-review")
+    assert marked.text_content() == EXPLAINED
+    # Spans are code points: a UTF-16 slice would be one character off after the emoji.
+    assert marks_of(page) == [
+        ("great", "great, pushes toward positive, strong"),
+        ("boring", "boring, pushes toward negative, strong"),
+        ("not", "not, pushes toward negative, moderate"),
+        ("fine", "fine, pushes toward positive, weak"),
+    ]
+    # The names as assistive technology computes them, not only as the attribute says.
+    for _, name in marks_of(page):
+        assert marked.get_by_role("button", name=name, exact=True).count() == 1
+    assert '- button "great, pushes toward positive, strong"' in explanation.aria_snapshot()
+    # Words the preprocessing set aside carry nothing; "plot" (-0.05) and "acting" (0) were
+    # read but barely moved the verdict: plain text.
+    assert marked.locator(".is-dropped").all_text_contents() == [
+        "The", "was", "but", "the", "was", "and", "WHY"
+    ]  # fmt: skip
+    assert marked.locator(".is-not-read").count() == 0
+
+    # Direction without colour: the line's style; strength: its thickness and the colour's depth.
+    def look(name: str) -> list[str]:
+        return marked.get_by_role("button", name=name, exact=True).evaluate(
+            "e => { const s = getComputedStyle(e); "
+            "return [s.textDecorationLine, s.textDecorationStyle, s.textDecorationThickness, "
+            "s.backgroundColor]; }"
+        )
+
+    great, boring, not_, fine = (look(name) for _, name in marks_of(page))
+    assert [great[:3], boring[:3], not_[:3], fine[:3]] == [
+        ["underline", "solid", "3px"],
+        ["underline", "double", "3px"],
+        ["underline", "double", "2px"],
+        ["underline", "solid", "1px"],
+    ]
+    assert len({great[3], boring[3], not_[3], fine[3]}) == 4
+
+    legend = explanation.get_by_role("list", name="What the marks mean")
+    assert [
+        " ".join(item.split()) for item in legend.locator("li:visible").all_text_contents()
+    ] == [
+        "word pushed toward positive (solid underline)",
+        "word pushed toward negative (double underline)",
+        "weakmoderatestrong the stronger the push, the deeper the colour and the thicker the line",
+        "word unmarked: read, but it barely moved the verdict",
+        "word grey italic: set aside, carries nothing (a common word such as “the”, or a clause "
+        "that a “but” overrides)",
+    ]
+    assert page.locator("#not-read-note").is_hidden()
+
+    # The strongest words on each side, each a real list, with their contributions.
+    def strongest(side: str) -> list[str]:
+        region = explanation.get_by_role("region", name=f"Strongest toward {side}")
+        return region.get_by_role("list").get_by_role("listitem").all_text_contents()
+
+    assert strongest("positive") == ["great +1.40", "fine +0.20"]
+    assert strongest("negative") == [f"boring {MINUS}1.10", f"not {MINUS}0.50", f"plot {MINUS}0.05"]
+    assert " ".join(page.locator("#explanation-scale").text_content().split()).endswith(
+        "With a starting point of +0.25 that no word carries, all the words add up to +0.20."
+    )
+    assert_no_policy_violations(opened)
+    screenshot(page, "frontend-explained.png")
+
+
+def test_the_marked_words_are_one_tab_stop_and_the_arrow_keys_go_through_them(
+    open_page: Any,
+) -> None:
+    page = open_page().page
+    submit_review(page, EXPLAINED)
+    page.locator("#explanation").wait_for(state="visible")
+    detail = page.locator("#word-detail")
+    page.locator("#submit").focus()
+
+    page.keyboard.press("Tab")
+    assert focused_name(page) == "great, pushes toward positive, strong"
+    assert detail.text_content() == "“great”: +1.40, pushes toward positive (strong)"
+    page.keyboard.press("ArrowRight")
+    assert focused_name(page) == "boring, pushes toward negative, strong"
+    assert detail.text_content() == f"“boring”: {MINUS}1.10, pushes toward negative (strong)"
+    page.keyboard.press("End")
+    assert focused_name(page) == "fine, pushes toward positive, weak"
+    page.keyboard.press("ArrowRight")  # the last stays the last
+    assert focused_name(page) == "fine, pushes toward positive, weak"
+    page.keyboard.press("Home")
+    assert focused_name(page) == "great, pushes toward positive, strong"
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    assert focused_name(page) == "not, pushes toward negative, moderate"
+
+    # Tab leaves the review at once, and coming back lands on the word left.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('#marked-review')") is None
+    page.keyboard.press("Shift+Tab")
+    assert focused_name(page) == "not, pushes toward negative, moderate"
+
+    # A pointer gets the same.
+    page.get_by_role("button", name="boring, pushes toward negative, strong").hover()
+    assert detail.text_content() == f"“boring”: {MINUS}1.10, pushes toward negative (strong)"
+
+
+def test_words_past_the_reading_limit_are_marked_and_the_page_says_why(open_page: Any) -> None:
+    opened = open_page()
+    page = opened.page
+    review = "A wonderful film, great fun, fine acting and a boring end. LIMIT"
+
+    submit_review(page, review)
+
+    note = page.locator("#not-read-note")
+    note.wait_for(state="visible")
+    assert " ".join(note.text_content().split()) == NOT_READ_NOTE
+    assert page.locator("#legend-not-read").is_visible()
+    marked = page.locator("#marked-review")
+    # A visible label where reading stopped, then the words not read, struck through.
+    assert marked.text_content() == review.replace("fun,", "not read from here on: fun,")
+    assert marked.locator(".is-not-read").all_text_contents() == [
+        "fun", "fine", "acting", "boring", "end", "LIMIT"
+    ]  # fmt: skip
+    assert (
+        marked.locator(".is-not-read").first.evaluate("e => getComputedStyle(e).textDecorationLine")
+        == "line-through"
+    )
+    assert marks_of(page) == [
+        ("wonderful", "wonderful, pushes toward positive, strong"),
+        ("great", "great, pushes toward positive, strong"),
+    ]
+    assert (
+        "The model reads only the first 500 words" in page.locator("#explanation").aria_snapshot()
+    )
+    assert page.locator("#toward-negative").is_hidden()
+    assert page.locator("#toward-negative-none").inner_text() == "No word pushed toward negative."
+    assert_no_policy_violations(opened)
+    screenshot(page, "frontend-explained-not-read.png")
+
+
+def test_an_answer_without_an_explanation_shows_as_before(open_page: Any) -> None:
+    opened = open_page()
+    page = opened.page
+    explanation = page.locator("#explanation")
+    excerpt = page.locator("#excerpt")
+
+    for review, explained in [
+        (EXPLAINED, True),
+        ("CERTAIN it is good", False),  # an older API, or one that did not explain
+        (EXPLAINED, True),
+        ("A fine film. BADSPAN WHY", False),  # an explanation the page cannot draw
+    ]:
+        submit_review(page, review)
+        page.wait_for_function(
+            "text => document.getElementById('excerpt').textContent === text", arg=review
+        )
+        assert explanation.is_visible() is explained, review
+        assert excerpt.is_visible() is not explained, review
+        assert page.locator("#error").is_hidden()
+        if not explained:
+            assert page.locator("#marked-review").text_content() == ""
+
+    submit_review(page, EXPLAINED)
+    explanation.wait_for(state="visible")
+    submit_review(page, "FAIL")
+    page.locator("#error").wait_for(state="visible")
+    assert explanation.is_hidden()
+    assert_no_policy_violations(opened)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_explanation_fits_the_narrowest_screen(open_page: Any, scheme: str) -> None:
+    page = open_page(viewport={"width": 320, "height": 640}, color_scheme=scheme).page
+    review = "WHY a supercalifragilisticexpialidocious film: great, but boring and not fine."
+
+    submit_review(page, review)
+
+    page.locator("#explanation").wait_for(state="visible")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    for element in page.locator("#marked-review button.word, #explanation li:visible").all():
+        box = element.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 320, element.text_content()
+    # One column: the negative side's list below the positive side's.
+    positive = page.locator("#toward-positive").bounding_box()
+    negative = page.locator("#toward-negative").bounding_box()
+    assert negative["y"] > positive["y"] + positive["height"]
+    screenshot(page, f"frontend-320px-{scheme}-explained.png")
+
+
+# Ways to turn a string into markup or code: app.js uses none (textContent and DOM nodes only).
+HTML_SINKS = re.compile(
+    r"innerHTML|outerHTML|insertAdjacentHTML|createContextualFragment|HTMLUnsafe|DOMParser"
+    r"|document\.write|srcdoc|\beval\(|new Function"
+)
+
+
+def test_the_script_never_turns_text_into_markup() -> None:
+    for page_file in ("app.js", "index.html"):
+        text = (FRONTEND / page_file).read_text()
+        assert HTML_SINKS.findall(text) == [], page_file
+    assert "<script>" not in (FRONTEND / "index.html").read_text()  # nothing inline
+
+
 CONTRAST = """([foreground, background]) => {
   const rgb = (selector, property) => getComputedStyle(document.querySelector(selector))[property]
     .match(/[\\d.]+/g).slice(0, 3).map(Number);
@@ -582,6 +883,33 @@ CONTRAST_CASES = {
     "low-confidence": (
         "UNSURE",
         [(("#low-confidence", "color"), ("#low-confidence", "backgroundColor"))],
+    ),
+    "explained": (
+        EXPLAINED,
+        [
+            *(
+                (
+                    (f"#marked-review .word.{mark}", "color"),
+                    (f"#marked-review .word.{mark}", "backgroundColor"),
+                )
+                for mark in (
+                    "is-positive.is-strong",
+                    "is-positive.is-weak",
+                    "is-negative.is-strong",
+                    "is-negative.is-moderate",
+                )
+            ),
+            *(
+                ((selector, "color"), ("#explanation", "backgroundColor"))
+                for selector in (
+                    "#marked-review .is-dropped",
+                    "#explanation .legend",
+                    "#toward-positive .strongest-amount",
+                    "#toward-negative .strongest-amount",
+                    "#explanation-scale",
+                )
+            ),
+        ],
     ),
 }
 
