@@ -6,7 +6,7 @@
 Runs `sentiment evaluate --baseline` (evaluation.evaluate: the test reviews and the
 short texts through the artifact's own inference handlers, the baseline fitted on the
 same training reviews) and prints one JSON object with, for the model and the
-baseline: the behaviour suite's pass rate per capability (sentiment/behaviour.py), the
+baseline: the behaviour suite's pass rate per capability (contract/behaviour.py), the
 short-review check's accuracy and ECE (sentiment/short_reviews.py, validation reviews
 only), and test accuracy and ECE — test figures are for reporting, never for choosing
 settings. The baseline answers without `low_confidence`, so it fails every `no_signal`

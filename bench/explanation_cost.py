@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 from statistics import median
 
 import torch
 from local_api_load import percentiles_ms, sample_reviews
-from serving_latency import MEDIAN_REVIEW_FILE
+from serving_latency import MEDIAN_REVIEW_FILE, run_header
 
 from contract.layout import MODEL_SOURCE_DIR
 from sentiment import inference_toolkit
@@ -115,14 +114,7 @@ def main() -> None:
         "--checkout-code", action="store_true", help="the checkout's model/ handlers"
     )
     args = parser.parse_args()
-    results = {
-        "model": str(args.model),
-        "handlers": "checkout model/" if args.checkout_code else "the artifact's code/",
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "load_average_at_start": [round(load, 2) for load in os.getloadavg()],
-        "torch": torch.__version__,
-        "torch_threads": args.threads,
-    }
+    results = run_header(args.model, args.checkout_code) | {"torch_threads": args.threads}
     with (
         served_artifact(args.model, MODEL_SOURCE_DIR if args.checkout_code else None) as served,
         torch_threads(args.threads),

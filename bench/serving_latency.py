@@ -146,6 +146,17 @@ def end_to_end(model: Path, api_url: str | None, concurrency: int, seconds: floa
         return run_load(stack.api_url, bodies, concurrency, seconds)
 
 
+def run_header(model: Path, checkout_code: bool) -> dict:
+    """What a run measured and where: the model, whose handlers, the machine and its load."""
+    return {
+        "model": str(model),
+        "handlers": "checkout model/" if checkout_code else "the artifact's code/",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "load_average_at_start": [round(load, 2) for load in os.getloadavg()],
+        "torch": torch.__version__,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True, help="model.tar.gz")
@@ -168,13 +179,7 @@ def main() -> None:
     parser.add_argument("--api-url", help="load this API instead of starting the local stack")
     parser.add_argument("--skip-end-to-end", action="store_true")
     args = parser.parse_args()
-    results = {
-        "model": str(args.model),
-        "handlers": "checkout model/" if args.checkout_code else "the artifact's code/",
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "load_average_at_start": [round(load, 2) for load in os.getloadavg()],
-        "torch": torch.__version__,
-    }
+    results = run_header(args.model, args.checkout_code)
     code = MODEL_SOURCE_DIR if args.checkout_code else None
     with served_artifact(args.model, code) as served:
         results["in_process_one_review"] = one_review(served, args.repeats)

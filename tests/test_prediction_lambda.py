@@ -179,7 +179,10 @@ def expect_invocation(
     answer: bytes,
     inference_id: str = API_REQUEST_ID,
     explain: bool = False,
+    body: Any = None,
 ) -> None:
+    """The endpoint's answer to one invocation, which must send `body` (by default the JSON
+    of the review, explain included when asked)."""
     asked = {"review": review, "explain": True} if explain else {"review": review}
     stub.add_response(
         "invoke_endpoint",
@@ -188,7 +191,7 @@ def expect_invocation(
             "EndpointName": ENDPOINT,
             "ContentType": "application/json",
             "Accept": "application/json",
-            "Body": JsonBody(asked),
+            "Body": JsonBody(asked) if body is None else body,
             "InferenceId": inference_id,
         },
     )
@@ -381,18 +384,7 @@ def test_unasked_the_endpoint_gets_todays_request_and_the_caller_todays_answer(
 ) -> None:
     body = Kept()
     # An endpoint that explains regardless: what it adds is not passed on.
-    answer = explained_answer()
-    stub.add_response(
-        "invoke_endpoint",
-        {"Body": StreamingBody(io.BytesIO(answer), len(answer)), "ContentType": "application/json"},
-        {
-            "EndpointName": ENDPOINT,
-            "ContentType": "application/json",
-            "Accept": "application/json",
-            "Body": body,
-            "InferenceId": API_REQUEST_ID,
-        },
-    )
+    expect_invocation(stub, EXPLAINED_REVIEW, explained_answer(), body=body)
 
     status, _, answered = call(not_asking(EXPLAINED_REVIEW))
 
