@@ -16,6 +16,9 @@ PREFLIGHT_MAX_AGE_SECONDS = 3600
 FUNCTION_TIMEOUT_SECONDS = 25
 # The endpoint's one production variant, which the runtime names in every answer.
 ENDPOINT_VARIANT = "AllTraffic"
+# With shadow testing on, the variant that answers a copy of each request; its answers are
+# only recorded (data capture, under this name), never returned.
+SHADOW_VARIANT = "Shadow"
 
 
 def preflight_headers() -> dict[str, str]:

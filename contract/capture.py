@@ -19,7 +19,9 @@ record, on one line::
 ``inferenceId`` is the prediction id the API gave the caller (absent when the endpoint was
 invoked without one). Files are JSON Lines, under
 ``<destination>/<endpoint>/<variant>/<yyyy>/<mm>/<dd>/<hh>/<mm>-<ss>-<ms>-<id>.jsonl``
-(UTC), as SageMaker lays them out; a file may hold one record or many.
+(UTC), as SageMaker lays them out; a file may hold one record or many. With shadow testing
+on, the shadow variant's answers to the same requests lie beside the production variant's,
+under its own variant name (contract.api.SHADOW_VARIANT).
 """
 
 from __future__ import annotations
@@ -210,8 +212,10 @@ class TrafficCapture:
         response: bytes,
         response_type: str,
         inference_id: str | None,
+        event_id: str | None = None,
     ) -> bool:
-        """Capture one exchange if it is drawn; True if it was written."""
+        """Capture one exchange if it is drawn; True if it was written. ``event_id`` names
+        the record (a fresh one when None): a shadow's record of the same request shares it."""
         if not sampled(self.percent, self._draw()):
             return False
         now = datetime.now(UTC)
@@ -223,6 +227,7 @@ class TrafficCapture:
                 response_type=response_type,
                 inference_id=inference_id,
                 time=now,
+                event_id=event_id,
             ),
             now,
         )

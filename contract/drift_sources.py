@@ -2,7 +2,9 @@
 or an S3 prefix.
 
 Captured traffic is contract/capture.py's records, under ``.../<yyyy>/<mm>/<dd>/<hh>/`` (UTC):
-files whose hour lies outside the window are never opened. Feedback is one JSON object per
+files whose hour lies outside the window are never opened. The drift report reads what the
+endpoint answered its callers: a shadow variant's records (shadow testing) are left out, and
+`sentiment compare` reads both (capture_sources). Feedback is one JSON object per
 prediction (contract/feedback.py). S3 is read through a boto3 client the caller makes, so this
 module stays free of boto3: the command line makes one only for an ``s3://`` source, and the
 Lambda always has one.
@@ -12,12 +14,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from contract.api import SHADOW_VARIANT
 from contract.capture import decoded, read_records
 from contract.drift import Profile
 from contract.feedback import LABELS
@@ -60,6 +63,17 @@ class Answered:
     low_confidence: bool
     model_version: str | None
     time: datetime
+    # The verdict as the model worded it ("positive" or "negative"); None if it gave none.
+    sentiment: str | None = None
+
+
+@dataclass(frozen=True)
+class CaptureFile:
+    """One file of captured records, and whose records its key says they are."""
+
+    endpoint: str | None
+    variant: str | None
+    read: Callable[[], bytes]
 
 
 def timestamp(time: datetime) -> str:
@@ -79,6 +93,17 @@ def capture_hour(key: str) -> datetime | None:
         return None
     year, month, day, hour = map(int, found.groups())
     return datetime(year, month, day, hour, tzinfo=UTC)
+
+
+def capture_location(relative_key: str) -> tuple[str | None, str | None]:
+    """(endpoint, variant) of a capture file from its key below the source, laid out as
+    ``[<endpoint>/]<variant>/<yyyy>/<mm>/<dd>/<hh>/<file>``; None where the key is shorter."""
+    parts = relative_key.split("/")
+    if capture_hour(relative_key) is None:
+        return None, None
+    variant = parts[-6] if len(parts) >= 6 else None
+    endpoint = parts[-7] if len(parts) >= 7 else None
+    return endpoint, variant
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -112,6 +137,7 @@ def answered_reviews(record: dict[str, Any]) -> list[Answered]:
                 low_confidence=bool(verdict.get("low_confidence", False)),
                 model_version=verdict.get("model_version"),
                 time=time,
+                sentiment=verdict.get("sentiment"),
             )
             for review, verdict in zip(reviews, verdicts, strict=True)
             if isinstance(review, str)
@@ -120,22 +146,40 @@ def answered_reviews(record: dict[str, Any]) -> list[Answered]:
         return []  # an error answer, or a body that is not a prediction's
 
 
-def capture_files(source: str, window: Window, s3: Any = None) -> Iterator[bytes]:
-    """The contents of each capture file under ``source`` that may hold the window's records."""
+def capture_sources(source: str, window: Window, s3: Any = None) -> Iterator[CaptureFile]:
+    """Each capture file under ``source`` that may hold the window's records, read when asked."""
     if source.startswith("s3://"):
         bucket, prefix = parse_s3_url(source)
         for item in s3_objects(s3, bucket, prefix):
-            hour = capture_hour(item["Key"])
-            if item["Key"].endswith(".jsonl") and (hour is None or window.may_hold_hour(hour)):
-                yield s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            key = item["Key"]
+            hour = capture_hour(key)
+            if key.endswith(".jsonl") and (hour is None or window.may_hold_hour(hour)):
+                yield CaptureFile(
+                    *capture_location(key.removeprefix(f"{prefix}/") if prefix else key),
+                    read=lambda key=key: s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
+                )
         return
     root = Path(source)
     if not root.is_dir():
         raise FileNotFoundError(f"no captured traffic at {root}")
     for path in sorted(root.rglob("*.jsonl")):
-        hour = capture_hour(path.relative_to(root).as_posix())
+        relative = path.relative_to(root).as_posix()
+        hour = capture_hour(relative)
         if hour is None or window.may_hold_hour(hour):
-            yield path.read_bytes()
+            yield CaptureFile(*capture_location(relative), read=path.read_bytes)
+
+
+def capture_files(
+    source: str,
+    window: Window,
+    s3: Any = None,
+    skip_variants: Collection[str] = (SHADOW_VARIANT,),
+) -> Iterator[bytes]:
+    """The contents of each capture file under ``source`` that may hold the window's records,
+    but those of ``skip_variants``: by default the shadow variant's, which no caller saw."""
+    for file in capture_sources(source, window, s3):
+        if file.variant not in skip_variants:
+            yield file.read()
 
 
 def answered_in(files: Iterable[bytes], window: Window) -> Iterator[Answered]:

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from contract.promotion import DEFAULT_TOLERANCE
+
 # cdk.json's context key that holds them.
 CDK_CONTEXT_KEY = "sentiment:hyperparameters"
 
@@ -105,8 +107,32 @@ HYPERPARAMETERS = (
     Hyperparameter("patience", int, 1, "epochs without a better validation loss", 0),
     Hyperparameter("seed", int, 13, "seed of every random choice"),
     Hyperparameter("threads", int, 0, "CPU threads; 0 uses every core", 0),
+    # The promotion gate (contract/promotion.py), which runs only when the job has a serving
+    # model to compare with (its "serving" channel).
+    Hyperparameter(
+        "promotion-tolerance",
+        float,
+        DEFAULT_TOLERANCE,
+        "how much lower than the serving model's a figure may be (a share, 0.01: one point)",
+        0,
+        below=1,
+    ),
+    Hyperparameter(
+        "force-promotion",
+        bool,
+        False,
+        "finish even when the promotion gate refuses the new model (promotion.json says so)",
+    ),
 )
 BY_NAME = {hyperparameter.name: hyperparameter for hyperparameter in HYPERPARAMETERS}
+# The gate's settings change what the job accepts, not the model it trains: the CDK app sets
+# them from their own context keys (sentiment:promotionTolerance, sentiment:forcePromotion)
+# and leaves them out of the job name's hash, so forcing a refused model through starts one
+# retry job and turning the flag off again retrains nothing (stacks/training.py).
+GATE_HYPERPARAMETERS = {
+    "promotion-tolerance": "promotionTolerance",
+    "force-promotion": "forcePromotion",
+}
 
 
 def _known(name: str) -> Hyperparameter:
@@ -135,6 +161,11 @@ def checked(values: Mapping[str, object]) -> dict[str, str]:
     return passed
 
 
+def gate_hyperparameters(tolerance: float, force: bool) -> dict[str, str]:
+    """The promotion gate's settings as SageMaker passes them, checked."""
+    return checked({"promotion-tolerance": tolerance, "force-promotion": force})
+
+
 def as_arguments(values: Mapping[str, str]) -> list[str]:
     """`--name value` pairs, as SageMaker's training toolkit passes hyperparameters."""
     return [part for name, value in sorted(values.items()) for part in (f"--{name}", value)]
@@ -146,6 +177,12 @@ def from_context(value: object) -> dict[str, str]:
     values = json.loads(value) if isinstance(value, str) else value
     if not isinstance(values, dict):
         raise HyperparameterError("expected an object of hyperparameter names to values")
+    gate = sorted(GATE_HYPERPARAMETERS.keys() & values.keys())
+    if gate:
+        raise HyperparameterError(
+            f"hyperparameter {gate[0]!r} has its own context key, "
+            f"sentiment:{GATE_HYPERPARAMETERS[gate[0]]} (the gate's settings retrain nothing)"
+        )
     return checked(values)
 
 

@@ -16,18 +16,28 @@ under the base name is adopted when it is running or completed (a stack deleted 
 again reuses its model instead of paying for the same training twice); after a failed or
 stopped one, the next free retry name ``<base>-2``, ``<base>-3``... is used.
 
-Self-contained (boto3 only): the Lambda asset root is lambda_src/.
+The promotion gate: on an update that starts a new job, the model serving now is the previous
+job's (the old physical resource id). If that job completed, its model.tar.gz is added to the
+new job as the ``serving`` input channel, and the job fails rather than finish with a model
+worse than it (model/promotion_gate.py), which fails the deployment before the endpoint
+changes. A create, or an old job without a model, adds no channel: there is nothing to compare.
+
+boto3 and contract/ (the channel's name) only: the Lambda asset root is lambda_src/, with
+contract/ beside it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
+
+from contract.promotion import SERVING_CHANNEL
 
 _logger = logging.getLogger(__name__)
 _logger.setLevel(logging.INFO)
@@ -53,12 +63,18 @@ def on_event(event: dict[str, Any], context: object = None) -> dict[str, Any]:
     if request_type == "Create":
         return {"PhysicalResourceId": start_training(_sagemaker(), properties)}
     if request_type == "Update":
-        if properties["TrainingJobName"] == event["OldResourceProperties"]["TrainingJobName"]:
+        old_base = event["OldResourceProperties"]["TrainingJobName"]
+        if properties["TrainingJobName"] == old_base:
             # Same code, data, hyperparameters and image: the trained model still stands.
             return {"PhysicalResourceId": event["PhysicalResourceId"]}
+        client = _sagemaker()
+
+        def serving() -> str | None:
+            return serving_model_url(client, event["PhysicalResourceId"], old_base, properties)
+
         # A new physical id makes CloudFormation delete the old one after the update, which
         # only stops that job if it is still running: its artifacts stay in S3.
-        return {"PhysicalResourceId": start_training(_sagemaker(), properties)}
+        return {"PhysicalResourceId": start_training(client, properties, serving)}
     if request_type == "Delete":
         stop_if_running(_sagemaker(), event["PhysicalResourceId"], properties["TrainingJobName"])
         return {"PhysicalResourceId": event["PhysicalResourceId"]}
@@ -86,14 +102,22 @@ def is_complete(event: dict[str, Any], context: object = None) -> dict[str, Any]
     return {"IsComplete": False}
 
 
-def start_training(client: Any, properties: dict[str, Any]) -> str:
-    """Create the job (or adopt a running or completed one); return its name."""
+def start_training(
+    client: Any,
+    properties: dict[str, Any],
+    serving: Callable[[], str | None] = lambda: None,
+) -> str:
+    """Create the job (or adopt a running or completed one); return its name.
+
+    ``serving`` gives the S3 URL of the model serving now, asked only when a job is created
+    (an adopted job already ran its gate, or had none).
+    """
     base = properties["TrainingJobName"]
     request = json.loads(properties["TrainingJobRequest"])
     for name in candidate_names(base):
         existing = describe(client, name)
         if existing is None:
-            client.create_training_job(**job_request(name, request))
+            client.create_training_job(**job_request(name, request, serving()))
             _logger.info("started %s", name)
             return name
         if existing["TrainingJobStatus"] in _ADOPTABLE:
@@ -119,15 +143,55 @@ def candidate_names(base: str) -> list[str]:
     return [base] + [f"{base}-{attempt}" for attempt in range(2, MAX_ATTEMPTS + 1)]
 
 
-def job_request(name: str, request: dict[str, Any]) -> dict[str, Any]:
-    """The CreateTrainingJob arguments: the template, named, with per-job checkpoints."""
+def job_request(
+    name: str, request: dict[str, Any], serving_model: str | None = None
+) -> dict[str, Any]:
+    """The CreateTrainingJob arguments: the template, named, with per-job checkpoints, and
+    the serving model's artifact as the ``serving`` channel when there is one."""
     arguments = json.loads(json.dumps(request))
     arguments["TrainingJobName"] = name
     checkpoints = arguments.get("CheckpointConfig")
     if checkpoints:
         # Checkpoints belong to one job: a retrained model must not resume an older one.
         checkpoints["S3Uri"] = f"{checkpoints['S3Uri'].rstrip('/')}/{name}"
+    if serving_model:
+        arguments["InputDataConfig"].append(serving_channel(serving_model))
     return arguments
+
+
+def serving_channel(model_url: str) -> dict[str, Any]:
+    """The input channel that downloads one model.tar.gz (its exact key as the prefix)."""
+    return {
+        "ChannelName": SERVING_CHANNEL,
+        "DataSource": {
+            "S3DataSource": {
+                "S3DataType": "S3Prefix",
+                "S3Uri": model_url,
+                "S3DataDistributionType": "FullyReplicated",
+            }
+        },
+        "InputMode": "File",
+    }
+
+
+def serving_model_url(
+    client: Any, physical_id: str, old_base: str, properties: dict[str, Any]
+) -> str | None:
+    """The S3 URL of the model the previous job left, if it completed; else None."""
+    if not physical_id.startswith(old_base):
+        return None  # the previous create failed before a job existed: no model serves
+    job = describe(client, physical_id)
+    if job is None or job["TrainingJobStatus"] != "Completed":
+        return None
+    url = job.get("ModelArtifacts", {}).get("S3ModelArtifacts") or None
+    output = json.loads(properties["TrainingJobRequest"])["OutputDataConfig"]["S3OutputPath"]
+    if url and not url.startswith(output):
+        # The training role may read artifacts under this stack's output path only (say the
+        # artifact bucket was replaced): no comparison rather than a job that cannot start.
+        _logger.warning("serving model %s is outside %s: no promotion gate", url, output)
+        return None
+    _logger.info("serving model of %s: %s", physical_id, url)
+    return url
 
 
 def describe(client: Any, name: str) -> dict[str, Any] | None:

@@ -137,7 +137,7 @@ def apply_gate(
         print(f"promotion forced past the gate's refusal: {decision.reason()}", flush=True)
     if not decision.promoted:
         raise PromotionRefused(
-            f"the new model is refused by the promotion gate: {decision.reason()}; {FORCE_IN_AWS}"
+            f"refused by the promotion gate: {decision.reason()}; {FORCE_IN_AWS}"
         )
     return record
 

@@ -1,6 +1,7 @@
-"""The `sentiment` command: prepare data, train, evaluate, serve locally, predict, monitor.
+"""The `sentiment` command: prepare data, train, evaluate, serve locally, predict, monitor,
+compare a shadow model with production.
 
-Only the parsers of the six commands and their thin `_run_*` functions live here (hence
+Only the parsers of the seven commands and their thin `_run_*` functions live here (hence
 the length); each command's work is in a module of its own.
 """
 
@@ -34,6 +35,7 @@ DEFAULT_PREDICTION_DATABASE = Path("artifacts/predictions.sqlite")
 DEFAULT_CHECKPOINT_DIR = Path("artifacts/checkpoints")
 DEFAULT_EVALUATION_DIR = Path("artifacts/evaluation")
 DEFAULT_DRIFT_DIR = Path("artifacts/drift")
+DEFAULT_COMPARE_DIR = Path("artifacts/compare")
 
 
 def _add_prepare(subcommands: argparse._SubParsersAction) -> None:
@@ -183,6 +185,14 @@ def _add_train(subcommands: argparse._SubParsersAction) -> None:
         help="where the hyperparameters come from; --no-cdk-json: train.py's defaults only",
     )
     parser.add_argument("--no-cdk-json", dest="cdk_json", action="store_const", const=None)
+    parser.add_argument(
+        "--serving-model",
+        type=Path,
+        metavar="PATH",
+        help="a model.tar.gz to compare with, as the deployment gives the job the serving "
+        "model: the promotion gate fails the run if the new model is worse (tolerance and "
+        "force as hyperparameters: --promotion-tolerance 0.01, --force-promotion true)",
+    )
     parser.set_defaults(run=_run_train, accepts_hyperparameters=True)
 
 
@@ -193,7 +203,11 @@ def _run_train(args: argparse.Namespace) -> None:
         else []
     )
     artifact = training_run.train(
-        args.data, args.model_dir, configured + args.hyperparameters, args.checkpoint_dir
+        args.data,
+        args.model_dir,
+        configured + args.hyperparameters,
+        args.checkpoint_dir,
+        serving_model=args.serving_model,
     )
     print(f"Model artifact: {artifact}")
 
@@ -345,6 +359,14 @@ def _add_up(subcommands: argparse._SubParsersAction) -> None:
         help="emulate this kind of endpoint (cdk.json's sentiment:endpointMode): its payload "
         "limit, and who records the traffic (%(default)s)",
     )
+    parser.add_argument(
+        "--shadow-model",
+        type=Path,
+        metavar="PATH",
+        help="a model.tar.gz that answers a copy of each request beside the served model, as "
+        "a SageMaker shadow variant: its answers are recorded and logged, never returned "
+        "(`sentiment compare` reports the difference); real-time only",
+    )
     parser.set_defaults(run=_run_up)
 
 
@@ -375,6 +397,11 @@ def _feedback_settings(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _run_up(args: argparse.Namespace) -> None:
+    if args.shadow_model is not None:
+        if args.endpoint_mode == "serverless":
+            raise ValueError("serverless endpoints support no shadow variant (--shadow-model)")
+        if not args.shadow_model.is_file():
+            raise FileNotFoundError(f"shadow model artifact not found: {args.shadow_model}")
     model = args.model or _trained_default_model()
     settings = local_stack.StackSettings(
         model=model.resolve(),
@@ -387,6 +414,7 @@ def _run_up(args: argparse.Namespace) -> None:
         endpoint_mode=args.endpoint_mode,
         gate_tolerance=args.gate_tolerance,
         force_promotion=args.force_promotion,
+        shadow_model=args.shadow_model and args.shadow_model.resolve(),
         **_feedback_settings(args),
     )
     status = local_stack.run(settings)
@@ -521,6 +549,56 @@ def _run_monitor(args: argparse.Namespace) -> None:
         raise SystemExit(EXIT_DRIFT)
 
 
+def _add_compare(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser(
+        "compare",
+        help="compare the shadow model's answers with production's on the same requests",
+        description="Pair each request's captured answers from the production and the shadow "
+        "variant (by inference id, else event id) and report how often the verdicts agree, "
+        "how far the scores moved, each model's low-confidence share and, from the endpoint "
+        "emulator's log or CloudWatch, its latency. Writes compare_report.json; exits 2 when "
+        "no request was answered by both.",
+    )
+    parser.add_argument(
+        "--capture",
+        default=str(DEFAULT_CAPTURE_DIR),
+        help="captured traffic: a directory or s3://bucket/capture (%(default)s)",
+    )
+    parser.add_argument("--since", help="start of the window, a UTC date or ISO time")
+    parser.add_argument("--until", help="end of the window, exclusive (default: now)")
+    parser.add_argument("--endpoint", help="only this endpoint's records (default: all)")
+    parser.add_argument(
+        "--latency-log",
+        type=Path,
+        help="the log of `sentiment up --shadow-model` (its standard error), for both models' "
+        "latencies; captured records carry none",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_COMPARE_DIR, help="for the report (%(default)s)"
+    )
+    parser.set_defaults(run=_run_compare)
+
+
+def _run_compare(args: argparse.Namespace) -> None:
+    from contract.drift_sources import Window, parse_time
+    from sentiment import compare
+
+    report = compare.compare(
+        compare.CompareOptions(
+            capture=args.capture,
+            window=Window(
+                since=parse_time(args.since) if args.since else None,
+                until=parse_time(args.until) if args.until else None,
+            ),
+            endpoint=args.endpoint,
+            latency_log=args.latency_log,
+        )
+    )
+    path = compare.write_report(report, args.out)
+    print(compare.summary(report))
+    print(f"Wrote {path}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sentiment", description=__doc__)
     subcommands = parser.add_subparsers(
@@ -532,6 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_up(subcommands)
     _add_predict(subcommands)
     _add_monitor(subcommands)
+    _add_compare(subcommands)
     return parser
 
 

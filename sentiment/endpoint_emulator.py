@@ -13,7 +13,8 @@ Two faces, one model:
 The model is served by the artifact's own ``code/inference.py`` and swapped in when a new
 model.tar.gz lands on the watched path (``sentiment.model_slot``). With ``--capture-dir`` the
 runtime's successful invocations are recorded there, as a real-time endpoint's data capture
-records them (``contract.capture``).
+records them (``contract.capture``). With ``--shadow-model`` a second model answers a copy of
+each runtime invocation, unseen, as a shadow variant does (``sentiment.shadow``).
 """
 
 from __future__ import annotations
@@ -37,16 +38,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from contract.api import ENDPOINT_VARIANT
+from contract.api import ENDPOINT_VARIANT, SHADOW_VARIANT
 from contract.capture import (
     DEFAULT_CAPTURE_PERCENT,
     DEFAULT_CAPTURE_RETENTION_DAYS,
     DirectoryCaptureWriter,
     TrafficCapture,
 )
-from sentiment import inference_toolkit, promotion, uvicorn_server
+from contract.promotion import DEFAULT_TOLERANCE
+from sentiment import inference_toolkit, uvicorn_server
 from sentiment.local_stack import DEFAULT_ENDPOINT_NAME, LOCAL_ACCOUNT, LOCAL_REGION
 from sentiment.model_slot import Gate, ModelSlot
+from sentiment.shadow import Exchange, ShadowHost, load_shadow, timed
 
 # The SageMaker runtime's limit on an InvokeEndpoint payload, by endpoint mode (Amazon
 # SageMaker endpoints and quotas: 6 MB real-time, 4 MB serverless), and how it refuses one:
@@ -103,9 +106,10 @@ def create_app(
     endpoint_name: str = DEFAULT_ENDPOINT_NAME,
     mode: str = "realtime",
     capture: TrafficCapture | None = None,
+    shadow: ShadowHost | None = None,
 ) -> Starlette:
     """The endpoint's app; ``capture`` records the runtime's successful invocations, as a
-    real-time endpoint's DataCaptureConfig does."""
+    real-time endpoint's DataCaptureConfig does; ``shadow`` answers a copy of each, unseen."""
     # Like the serving container's model server: one inference worker per core, each with one
     # torch thread, and requests beyond that wait their turn.
     workers = os.cpu_count() or 1
@@ -116,21 +120,30 @@ def create_app(
         body: bytes, headers: Headers, record: bool
     ) -> inference_toolkit.ModelResponse:
         """The model's answer; with ``record``, a successful exchange captured in the same
-        worker thread, so that recording costs the request no extra hop."""
-        result = inference_toolkit.invoke(
-            slot.served, body, headers.get("content-type"), headers.get("accept")
-        )
+        worker thread, so that recording costs the request no extra hop, and a copy queued
+        for the shadow model, which answers it on threads of its own."""
+        content_type, accept = headers.get("content-type"), headers.get("accept")
+        result, took_ms = timed(slot.served, body, content_type, accept)
+        inference_id = headers.get("x-amzn-sagemaker-inference-id")
+        event_id, recorded = str(uuid.uuid4()), False
         if record and capture is not None and result.status == HTTPStatus.OK:
             try:
-                capture(
+                recorded = capture(
                     request=body,
                     request_type=headers.get("content-type", ""),
                     response=result.body,
                     response_type=result.content_type or "",
-                    inference_id=headers.get("x-amzn-sagemaker-inference-id"),
+                    inference_id=inference_id,
+                    event_id=event_id,
                 )
             except Exception:  # the answer matters more than its record
                 _logger.exception("traffic capture failed")
+        if record and shadow is not None:
+            shadow.mirror(
+                Exchange(
+                    body, content_type, accept, inference_id, event_id, result, took_ms, recorded
+                )
+            )
         return result
 
     async def answer(
@@ -202,13 +215,15 @@ def create_app(
     )
 
 
-def directory_capture(args: argparse.Namespace) -> TrafficCapture | None:
+def directory_capture(
+    args: argparse.Namespace, variant: str = ENDPOINT_VARIANT, percent: float | None = None
+) -> TrafficCapture | None:
     if args.capture_dir is None:
         return None
     writer = DirectoryCaptureWriter(
-        args.capture_dir, args.endpoint_name, ENDPOINT_VARIANT, args.capture_retention_days
+        args.capture_dir, args.endpoint_name, variant, args.capture_retention_days
     )
-    return TrafficCapture(writer.write, args.capture_percent)
+    return TrafficCapture(writer.write, args.capture_percent if percent is None else percent)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -247,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--gate-tolerance",
         type=float,
-        default=promotion.DEFAULT_TOLERANCE,
+        default=DEFAULT_TOLERANCE,
         help="refuse a new model whose validation accuracy or behaviour suite is worse than "
         "the serving model's by more than this (default %(default)s)",
     )
@@ -256,10 +271,18 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="swap a new model in even when the promotion gate refuses it (logged)",
     )
+    parser.add_argument(
+        "--shadow-model",
+        type=Path,
+        help="a model.tar.gz that answers a copy of each invocation, as a shadow variant: "
+        "its answers are recorded (under the shadow variant) and logged, never returned",
+    )
     uvicorn_server.add_limit_arguments(parser, uvicorn_server.ConnectionLimits())
     args = parser.parse_args(argv)
     if args.capture_dir and args.endpoint_mode == "serverless":
         parser.error("serverless endpoints cannot capture traffic: the Lambda records it")
+    if args.shadow_model and args.endpoint_mode == "serverless":
+        parser.error("serverless endpoints support no shadow variant")
     uvicorn_server.configure_logging()
     torch.set_num_threads(1)
     try:
@@ -267,10 +290,22 @@ def main(argv: list[str] | None = None) -> None:
     except (ValueError, OSError) as error:  # a missing, corrupt or incomplete artifact
         _logger.error("cannot serve %s: %s", args.model, error)
         raise SystemExit(1) from None
+    # The production draw decides which exchanges are recorded: the shadow records those.
+    shadow = (
+        load_shadow(args.shadow_model, directory_capture(args, SHADOW_VARIANT, percent=100))
+        if args.shadow_model
+        else None
+    )
     try:
         uvicorn_server.serve(
             uvicorn_server.server_config(
-                create_app(slot, args.endpoint_name, args.endpoint_mode, directory_capture(args)),
+                create_app(
+                    slot,
+                    args.endpoint_name,
+                    args.endpoint_mode,
+                    directory_capture(args),
+                    shadow,
+                ),
                 args.host,
                 args.port,
                 uvicorn_server.limits_from(args),
@@ -278,6 +313,8 @@ def main(argv: list[str] | None = None) -> None:
             )
         )
     finally:
+        if shadow is not None:
+            shadow.close()
         slot.close()
 
 

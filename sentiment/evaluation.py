@@ -5,8 +5,8 @@ reviews are read from the IMDB source and sent, 64 to a request (the endpoint's 
 batch), through the artifact's own inference handlers: input_fn → predict_fn →
 output_fn, preprocessing included. What is measured is what the endpoint answers, and
 how fast its handlers answer it. The same path answers the short texts visitors type:
-the behaviour suite (behaviour.py) and the short-review check (short_reviews.py), with
-calibration (calibration.py) on the test reviews and on that check.
+the behaviour suite (contract/behaviour.py) and the short-review check (short_reviews.py),
+with calibration (calibration.py) on the test reviews and on that check.
 
 With `--baseline`, baseline.py's TF-IDF logistic regression is fitted on the very training
 reviews the network learned from — the prepared dataset's manifest names the validation
@@ -36,9 +36,10 @@ from sklearn.metrics import (
 )
 from tqdm import tqdm
 
+from contract import behaviour
 from contract.files import EVALUATION_REPORT_FILE, TRAINING_REPORT_FILE
 from contract.packaging import file_sha256
-from sentiment import behaviour, inference_toolkit
+from sentiment import inference_toolkit
 from sentiment.baseline import THRESHOLD, fit_baseline
 from sentiment.calibration import Reliability, calibration_figures
 from sentiment.evaluation_report import write_figure

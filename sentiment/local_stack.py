@@ -29,7 +29,7 @@ import httpx
 from contract import api, limits
 from contract.capture import DEFAULT_CAPTURE_PERCENT, DEFAULT_CAPTURE_RETENTION_DAYS
 from contract.feedback import DEFAULT_FEEDBACK_PER_SOURCE_PER_DAY
-from sentiment.promotion import DEFAULT_TOLERANCE as DEFAULT_GATE_TOLERANCE
+from contract.promotion import DEFAULT_TOLERANCE as DEFAULT_GATE_TOLERANCE
 from sentiment.uvicorn_server import GRACEFUL_SHUTDOWN_SECONDS, LOG_FORMAT
 
 DEFAULT_HOST = "127.0.0.1"
@@ -90,9 +90,11 @@ class StackSettings:
     feedback_dir: Path | None = None
     prediction_database: Path | None = None
     feedback_per_source_per_day: int = DEFAULT_FEEDBACK_PER_SOURCE_PER_DAY
-    # The promotion gate before a hot swap (sentiment/promotion.py).
+    # The promotion gate before a hot swap (contract/promotion.py).
     gate_tolerance: float = DEFAULT_GATE_TOLERANCE
     force_promotion: bool = False
+    # A model.tar.gz that answers a copy of each request, unseen, as a shadow variant.
+    shadow_model: Path | None = None
 
     @property
     def endpoint_captures(self) -> bool:
@@ -240,6 +242,7 @@ def tiers(settings: StackSettings) -> list[Tier]:
                 *("--endpoint-mode", settings.endpoint_mode),
                 *("--gate-tolerance", str(settings.gate_tolerance)),
                 *(("--force-promotion",) if settings.force_promotion else ()),
+                *(("--shadow-model", str(settings.shadow_model)) if settings.shadow_model else ()),
                 *capture_arguments(settings, settings.endpoint_captures),
             ],
             ready_url=f"{settings.endpoint_url}/ping",
@@ -326,7 +329,13 @@ def _announce(settings: StackSettings) -> None:
         "model.tar.gz there is swapped in)\n"
         f"Prediction API     {settings.api_url}\n"
         f"Web page           {settings.page_url}\n"
-        f"Traffic captured   {captured}\n"
+        + (
+            f"Shadow model       {settings.shadow_model} (answers a copy of each request, "
+            "unseen; `sentiment compare` reports how it differs)\n"
+            if settings.shadow_model
+            else ""
+        )
+        + f"Traffic captured   {captured}\n"
         f"Feedback kept in   {settings.feedback_dir or 'nothing (none taken)'}\n"
         "Press Ctrl+C to stop.",
         flush=True,

@@ -10,8 +10,6 @@ predict_fn → output_fn.
 
 from __future__ import annotations
 
-import importlib
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,36 +18,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+# These live in contract/ (the training job's promotion gate needs them too); they are
+# imported here for this module's callers as well.
+from contract.model_code import CODE_DIR, HANDLER_MODULE, import_isolated
 from contract.packaging import extract_tarball
 
-HANDLER_MODULE = "inference"
-CODE_DIR = "code"
 JSON = "application/json"
-
-
-def import_isolated(directory: Path, name: str) -> ModuleType:
-    """Import module `name` from `directory` by its bare name, leaving sys.modules as it was.
-
-    Every module the directory holds is imported afresh from it, never reused from an
-    earlier import of the same name (the checkout's model/, another artifact), and taken
-    out of sys.modules again afterwards: the imported modules keep their references to
-    each other, so two artifacts and the checkout can be loaded side by side. Not
-    thread-safe: it changes sys.path while it runs.
-    """
-    directory = directory.resolve()
-    if not (directory / f"{name}.py").is_file():
-        raise FileNotFoundError(f"no {name}.py in {directory}")
-    own_names = {path.stem for path in directory.glob("*.py")}
-    shadowed = {module: sys.modules.pop(module) for module in own_names if module in sys.modules}
-    sys.path.insert(0, str(directory))
-    importlib.invalidate_caches()
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(str(directory))
-        for module in own_names:
-            sys.modules.pop(module, None)
-        sys.modules.update(shadowed)
 
 
 @dataclass(frozen=True)

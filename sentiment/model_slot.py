@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contract.packaging import file_sha256
+from contract.promotion import GateFigures, decide
 from contract.smoke import SMOKE_FILE, failures, parse_smoke_test
 from sentiment import inference_toolkit
 from sentiment.inference_toolkit import RefusedReview
 from sentiment.model_loader import JSON, ServedModel, served_artifact
-from sentiment.promotion import GateFigures, gate_figures, shortfalls
+from sentiment.promotion import gate_figures
 
 POLL_SECONDS = 1.0
 HANDLER_FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
@@ -117,7 +118,7 @@ def load_artifact(artifact: Path) -> LoadedArtifact:
 
 @dataclass(frozen=True)
 class Gate:
-    """The promotion gate's settings (sentiment/promotion.py): how much worse a new model may
+    """The promotion gate's settings (contract/promotion.py): how much worse a new model may
     be, and whether to promote it anyway."""
 
     tolerance: float
@@ -210,21 +211,18 @@ class ModelSlot:
             _logger.warning("promotion gate passed: the serving model cannot answer: %s", error)
             return True
         serving = self._serving_figures
-        worse = shortfalls(new, serving, self.gate.tolerance)
-        if not worse:
+        decision = decide(
+            new,
+            serving,
+            self.gate.tolerance,
+            forced=self.gate.force,
+            serving_name=f"sha256={self.sha256[:12]}",
+        )
+        if not decision.worse:
             _logger.info("promotion gate passed: %s (serving: %s)", new.shown(), serving.shown())
             return True
-        _logger.warning(
-            "%s by the promotion gate: worse %s by more than %.3f: %s, where sha256=%s "
-            "serving has %s",
-            verdict,
-            " and ".join(worse),
-            self.gate.tolerance,
-            new.shown(),
-            self.sha256[:12],
-            serving.shown(),
-        )
-        return self.gate.force
+        _logger.warning("%s by the promotion gate: %s", verdict, decision.reason())
+        return decision.promoted
 
     def watch(self, stop: threading.Event, interval: float = POLL_SECONDS) -> None:
         while not stop.wait(interval):

@@ -87,7 +87,7 @@ def read_artifact(model: Path) -> ArtifactReading:
     return ArtifactReading(review_words(preprocess, vocabulary), baseline)
 
 
-def _s3_client(*sources: str) -> Any:
+def s3_client(*sources: str) -> Any:
     if not any(source.startswith("s3://") for source in sources):
         return None
     import boto3
@@ -142,7 +142,7 @@ def _traffic(
 
 
 @contextmanager
-def _s3_errors_as_input_errors() -> Iterator[None]:
+def s3_errors_as_input_errors() -> Iterator[None]:
     """A bucket that cannot be read (no credentials, no such bucket, access denied) is bad
     input to the command, said in one line, not a traceback."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -155,14 +155,14 @@ def _s3_errors_as_input_errors() -> Iterator[None]:
 
 def monitor(options: MonitorOptions) -> dict[str, Any]:
     """The drift report: ValueError when the window holds too few records to judge."""
-    with _s3_errors_as_input_errors():
+    with s3_errors_as_input_errors():
         return _monitor(options)
 
 
 def _monitor(options: MonitorOptions) -> dict[str, Any]:
     artifact = read_artifact(options.model)
     baseline = _baseline(options, artifact)
-    s3 = _s3_client(options.capture, options.feedback)
+    s3 = s3_client(options.capture, options.feedback)
     version = None if options.all_versions else baseline.get("model_version")
     profile, counts = _traffic(options, artifact.words, baseline, version, s3)
     feedback = feedback_accuracy(
@@ -188,7 +188,7 @@ def _monitor(options: MonitorOptions) -> dict[str, Any]:
 def rebaseline(options: MonitorOptions) -> dict[str, Any]:
     """A baseline from the window's captured traffic, for later runs' ``--baseline``, over the
     standard bins (contract.drift's) whatever the artifact's baseline used."""
-    with _s3_errors_as_input_errors():
+    with s3_errors_as_input_errors():
         return _rebaseline(options)
 
 
@@ -198,7 +198,7 @@ def _rebaseline(options: MonitorOptions) -> dict[str, Any]:
     if artifact.baseline is not None and not options.all_versions:
         version = artifact.baseline.get("model_version")
     profile, _ = _traffic(
-        options, artifact.words, Profile().to_json(), version, _s3_client(options.capture)
+        options, artifact.words, Profile().to_json(), version, s3_client(options.capture)
     )
     return baseline_document(
         profile,

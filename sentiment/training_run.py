@@ -4,7 +4,9 @@ The training container downloads the source tarball, extracts it into /opt/ml/co
 and runs `python train.py --hyperparameter value ...` there with SM_* variables naming
 the model directory, the input channels and the output directory; afterwards
 SageMaker tars the model directory into model.tar.gz. This does the same in a
-temporary directory, so what is tested here is what runs in AWS.
+temporary directory, so what is tested here is what runs in AWS. Given the model serving now,
+it is the job's "serving" channel, as the deployment gives it, and the promotion gate runs
+(model/promotion_gate.py): a refusal fails the run with both sets of figures.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from contract.files import CHANNELS, MANIFEST_FILE, MODEL_ARTIFACT
 from contract.packaging import build_tarball, build_training_source, extract_tarball, file_sha256
+from contract.promotion import SERVING_CHANNEL
 
 ENTRY_POINT = "train.py"
 
@@ -41,16 +44,20 @@ def train(
     model_dir: Path,
     hyperparameters: list[str],
     checkpoint_root: Path,
+    serving_model: Path | None = None,
 ) -> Path:
     """Train into `model_dir`/model.tar.gz; returns its path. Output streams to stdout.
 
     Checkpoints are kept per run key, so rerunning an interrupted run with the same
-    code, data and hyperparameters resumes it, and anything else starts afresh.
+    code, data and hyperparameters resumes it, and anything else starts afresh. With
+    `serving_model` (a model.tar.gz), the new model must pass the promotion gate against it.
     """
     if not (data_dir / "train").is_dir():
         raise FileNotFoundError(
             f"no prepared dataset in {data_dir} (run `sentiment prepare --output {data_dir}`)"
         )
+    if serving_model is not None and not serving_model.is_file():
+        raise FileNotFoundError(f"serving model not found: {serving_model}")
     with tempfile.TemporaryDirectory(prefix="sentiment-train-") as scratch_name:
         scratch = Path(scratch_name)
         tarball = build_training_source(scratch / "sourcedir.tar.gz")
@@ -59,6 +66,14 @@ def train(
         job_model_dir = scratch / "model"
         output_dir = scratch / "output" / "data"
         failure_file = scratch / "output" / "failure"
+        serving: dict[str, str] = {}
+        if serving_model is not None:
+            # A copy, as SageMaker downloads the object into the channel: the run may replace
+            # the file it was given (model_dir/model.tar.gz) when it succeeds.
+            channel = scratch / "input" / SERVING_CHANNEL
+            channel.mkdir(parents=True)
+            shutil.copyfile(serving_model, channel / MODEL_ARTIFACT)
+            serving = {f"SM_CHANNEL_{SERVING_CHANNEL.upper()}": str(channel)}
         environment = {
             **os.environ,
             "SM_MODEL_DIR": str(job_model_dir),
@@ -68,6 +83,7 @@ def train(
                 for name in CHANNELS
                 if (data_dir / name).is_dir()
             },
+            **serving,
             "PYTHONUNBUFFERED": "1",
         }
         command = [

@@ -22,6 +22,8 @@ from contract import hyperparameters
 from contract.capture import DEFAULT_CAPTURE_PERCENT, DEFAULT_CAPTURE_RETENTION_DAYS
 from contract.drift import Thresholds
 from contract.feedback import DEFAULT_FEEDBACK_PER_SOURCE_PER_DAY, DEFAULT_FEEDBACK_RETENTION_DAYS
+from contract.promotion import DEFAULT_TOLERANCE
+from stacks.fingerprint import FINGERPRINT_LENGTH
 
 CONTEXT_PREFIX = "sentiment:"
 
@@ -85,6 +87,16 @@ class TrainingSettings:
     hyperparameters: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     wait_timeout_minutes: int = MAX_TRAINING_WAIT_MINUTES
     poll_interval_seconds: int = 60
+    # The promotion gate in the job (model/promotion_gate.py): how much lower than the
+    # serving model's a figure may be, and whether a refused model is promoted anyway.
+    promotion_tolerance: float = DEFAULT_TOLERANCE
+    force_promotion: bool = False
+
+    @property
+    def gate_hyperparameters(self) -> dict[str, str]:
+        """The gate's settings as hyperparameters: passed to train.py like the others, but
+        not part of the job name's hash (stacks/training.py)."""
+        return hyperparameters.gate_hyperparameters(self.promotion_tolerance, self.force_promotion)
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,27 @@ class ApiSettings:
     # API Gateway needs one account-wide role to write logs; let this app create it unless
     # the account already has one.
     create_cloudwatch_role: bool = True
+
+
+@dataclass(frozen=True)
+class ShadowSettings:
+    """Shadow testing (stacks/shadow.py): the newly trained model answers a copy of each
+    request in a shadow variant, unseen, while the pinned job's model answers the callers."""
+
+    enabled: bool = False
+    # The training job whose model serves production while shadow testing is on.
+    production_training_job: str | None = None
+
+    def shadows(self, trained_job: str) -> bool:
+        """Whether the model of ``trained_job`` (the job name the deployment trains under)
+        runs as the shadow: shadow testing is on and the pin names another job. A pin on that
+        job, or on a retry of it (``<name>-2``...), serves it in production, alone."""
+        pin = self.production_training_job
+        return (
+            self.enabled
+            and pin is not None
+            and not re.fullmatch(rf"{re.escape(trained_job)}(?:-\d+)?", pin)
+        )
 
 
 @dataclass(frozen=True)
@@ -169,6 +202,7 @@ class SentimentConfig:
     capture: CaptureSettings = CaptureSettings()
     drift: DriftSettings = DriftSettings()
     feedback: FeedbackSettings = FeedbackSettings()
+    shadow: ShadowSettings = ShadowSettings()
 
     @property
     def retains_storage(self) -> bool:
@@ -289,6 +323,10 @@ def load_config(context: Mapping[str, Any], project_root: Path) -> SentimentConf
         poll_interval_seconds=read.integer(
             "trainingPollSeconds", defaults_training.poll_interval_seconds, 10, 300
         ),
+        promotion_tolerance=read.choice(
+            "promotionTolerance", defaults_training.promotion_tolerance, _promotion_tolerance
+        ),
+        force_promotion=read.boolean("forcePromotion", defaults_training.force_promotion),
     )
     _check_training_fits_the_wait(training)
 
@@ -348,6 +386,7 @@ def load_config(context: Mapping[str, Any], project_root: Path) -> SentimentConf
         ),
     )
     drift = _drift_settings(read, defaults.drift)
+    shadow = _shadow_settings(read, name_prefix, endpoint)
     config = SentimentConfig(
         name_prefix=name_prefix,
         prepared_data_dir=prepared if prepared.is_absolute() else project_root / prepared,
@@ -369,6 +408,7 @@ def load_config(context: Mapping[str, Any], project_root: Path) -> SentimentConf
         capture=capture,
         drift=drift,
         feedback=feedback,
+        shadow=shadow,
     )
     unknown = read.unknown_keys()
     if unknown:
@@ -395,6 +435,46 @@ def _drift_settings(read: _ContextReader, defaults: DriftSettings) -> DriftSetti
     )
 
 
+def _shadow_settings(
+    read: _ContextReader, name_prefix: str, endpoint: EndpointSettings
+) -> ShadowSettings:
+    job_name = re.compile(rf"{re.escape(name_prefix)}-[0-9a-f]{{{FINGERPRINT_LENGTH}}}(?:-\d+)?")
+
+    def pin(raw: Any) -> str | None:
+        if not isinstance(raw, str):
+            raise TypeError("expected a training job name")
+        if raw and not job_name.fullmatch(raw):
+            raise ValueError(
+                f"expected one of this app's training jobs, {name_prefix}-<16 hex digits>"
+                "[-<retry>], as the model stack's outputs name it"
+            )
+        return raw or None
+
+    shadow = ShadowSettings(
+        enabled=read.boolean("shadowDeployment", False),
+        production_training_job=read.choice("productionTrainingJob", None, pin),
+    )
+    key, pin_key = f"{CONTEXT_PREFIX}shadowDeployment", f"{CONTEXT_PREFIX}productionTrainingJob"
+    if shadow.enabled and endpoint.mode is EndpointMode.SERVERLESS:
+        raise ConfigError(
+            f"context {key}=true needs a real-time endpoint: SageMaker's serverless endpoints "
+            "support neither shadow variants nor more than one production variant; set "
+            f"{CONTEXT_PREFIX}endpointMode=realtime, or turn shadow testing off"
+        )
+    if shadow.enabled and shadow.production_training_job is None:
+        raise ConfigError(
+            f"context {key}=true needs {pin_key}: the training job whose model keeps serving "
+            "production while the newly trained one runs as the shadow (the model stack's "
+            "ProductionTrainingJobName output, TrainingJobName before shadow testing)"
+        )
+    if not shadow.enabled and shadow.production_training_job is not None:
+        raise ConfigError(
+            f'context {pin_key} is read only with {key}=true: set it to "" (a pin left '
+            "behind would put its model back in production when shadow testing is next on)"
+        )
+    return shadow
+
+
 def _check_training_fits_the_wait(training: TrainingSettings) -> None:
     # A job that may outlive the deployment's wait fails the deployment while it still runs
     # and bills; the README explains how to train longer jobs outside CloudFormation.
@@ -412,6 +492,13 @@ def _check_training_fits_the_wait(training: TrainingSettings) -> None:
             f"{MAX_TRAINING_WAIT_MINUTES}); shorten the job, or train it outside the deployment "
             "and deploy its model (README: Deploying to AWS)"
         )
+
+
+def _promotion_tolerance(raw: Any) -> float:
+    # Bounded by the hyperparameter's own schema, which train.py applies too.
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise TypeError("expected a number")
+    return float(hyperparameters.BY_NAME["promotion-tolerance"].parse(str(raw)))
 
 
 def _serverless_memory(raw: Any) -> int:

@@ -1,5 +1,6 @@
 """Alarms on the serving path and one dashboard that follows a request through it (and, with
-the drift report, whether the traffic still looks like what the model learned from)."""
+the drift report, whether the traffic still looks like what the model learned from; with
+shadow testing, how the shadow variant fares beside production)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ class ServingMonitoring(Construct):
         endpoint_name: str,
         endpoint_alarms: Sequence[cloudwatch.IAlarm],
         drift: DriftMonitor | None = None,
+        shadow_variant: str | None = None,
+        shadow_alarms: Sequence[cloudwatch.IAlarm] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.alarms = [
@@ -67,7 +70,12 @@ class ServingMonitoring(Construct):
         dashboard.add_widgets(
             cloudwatch.AlarmStatusWidget(
                 title="Alarms",
-                alarms=[*self.alarms, *endpoint_alarms, *(drift.alarms if drift else [])],
+                alarms=[
+                    *self.alarms,
+                    *endpoint_alarms,
+                    *shadow_alarms,
+                    *(drift.alarms if drift else []),
+                ],
                 width=24,
                 height=3,
             )
@@ -121,5 +129,33 @@ class ServingMonitoring(Construct):
                 width=12,
             ),
         )
+        if shadow_variant is not None:
+            dashboard.add_widgets(*_shadow_widgets(endpoint_name, shadow_variant))
         if drift is not None:
             dashboard.add_widgets(*drift.widgets())
+
+
+def _shadow_widgets(endpoint_name: str, shadow_variant: str) -> list[cloudwatch.GraphWidget]:
+    """Production and shadow side by side: the same requests, answered by two models."""
+
+    def both(metric: str, statistic: str) -> list[cloudwatch.Metric]:
+        production = endpoint_metric(endpoint_name, metric, statistic)
+        shadow = endpoint_metric(endpoint_name, metric, statistic, variant=shadow_variant)
+        return [
+            production.with_(label=f"production {metric} {statistic}"),
+            shadow.with_(label=f"shadow {metric} {statistic}"),
+        ]
+
+    return [
+        cloudwatch.GraphWidget(
+            title="Shadow vs production: invocations and errors",
+            left=[*both("Invocations", "Sum"), *both("Invocation5XXErrors", "Sum")],
+            right=both("Invocation4XXErrors", "Sum"),
+            width=12,
+        ),
+        cloudwatch.GraphWidget(
+            title="Shadow vs production: model latency (microseconds)",
+            left=[*both("ModelLatency", "p50"), *both("ModelLatency", "p99")],
+            width=12,
+        ),
+    ]

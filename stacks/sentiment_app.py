@@ -26,6 +26,7 @@ from stacks.monitoring import ServingMonitoring
 from stacks.prediction_api import FeedbackRoute, PredictionRoute, PublicApi
 from stacks.prediction_records import PredictionRecords
 from stacks.serving import SentimentEndpoint
+from stacks.shadow import ServedModel
 from stacks.shared_buckets import SharedBuckets
 from stacks.smoke_test import DeploymentSmokeTest
 from stacks.storage import PreparedData, PreparedDataUpload, Storage, check_prepared_data
@@ -132,15 +133,18 @@ class ModelStack(Stack):
             settings=config.endpoint,
             images=config.images,
             artifacts=buckets.artifacts,
-            model_data_url=self.training.model_data_url,
+            trained=ServedModel(self.training.job_name, self.training.model_data_url),
             capture=config.capture,
+            shadow=config.shadow,
         )
+        # What callers are answered by: with shadow testing on, the pinned job's model.
+        production = self.endpoint.production
         self.smoke_test = DeploymentSmokeTest(
             self,
             "SmokeTest",
             endpoint=self.endpoint,
-            model_data_url=self.training.model_data_url,
-            training_job_name=self.training.job_name,
+            model_data_url=production.model_data_url,
+            training_job_name=production.job_name,
             artifacts=buckets.artifacts,
             code_dir=inputs.lambda_code_dir,
             log_retention_days=config.log_retention_days,
@@ -148,10 +152,24 @@ class ModelStack(Stack):
         # The buckets are imported by export name, and the data must be in S3 before the
         # job reads it.
         self.add_stack_dependency(storage)
-        CfnOutput(
-            self, "TrainingJobName", value=self.training.resource.get_att_string("TrainingJobName")
-        )
+        trained_job = self.training.resource.get_att_string("TrainingJobName")
+        CfnOutput(self, "TrainingJobName", value=trained_job)
         CfnOutput(self, "ModelDataUrl", value=self.training.model_data_url)
+        # Shadow testing pins the first and promotes by pinning the second (README).
+        CfnOutput(
+            self,
+            "ProductionTrainingJobName",
+            value=production.job_name if self.endpoint.shadow else trained_job,
+            description="The training job whose model answers callers",
+        )
+        if self.endpoint.shadow:
+            CfnOutput(
+                self,
+                "ShadowTrainingJobName",
+                value=trained_job,
+                description="The training job whose model answers a copy of each request, "
+                "unseen; pin it as sentiment:productionTrainingJob to promote it",
+            )
         CfnOutput(self, "EndpointName", value=self.endpoint.endpoint.attr_endpoint_name)
 
 
@@ -235,7 +253,8 @@ class WebStack(Stack):
                 "Drift",
                 settings=config.drift,
                 endpoint_name=endpoint.endpoint_name,
-                model_data_url=model.training.model_data_url,
+                # The model whose answers callers get, and whose traffic the report reads.
+                model_data_url=endpoint.production.model_data_url,
                 artifacts=SharedBuckets.for_prefix(config.name_prefix).artifacts,
                 code_dir=inputs.drift_code_dir,
                 log_retention_days=config.log_retention_days,
@@ -251,6 +270,8 @@ class WebStack(Stack):
             endpoint_name=endpoint.endpoint_name,
             endpoint_alarms=endpoint.alarms,
             drift=self.drift,
+            shadow_variant=endpoint.shadow_variant,
+            shadow_alarms=endpoint.shadow_alarms,
         )
         # The page goes live once the endpoint behind it is in service.
         self.add_stack_dependency(storage)

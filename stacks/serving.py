@@ -5,7 +5,9 @@ updates the endpoint in place (its name is stable): SageMaker brings up the new 
 all traffic to it, and watches the rollback alarms for the baking period before it retires
 the old fleet — rolling back by itself if one fires. Canary and linear shifting size their
 steps in instances and rolling updates exclude serverless endpoints, so all-at-once with a
-baking period is the policy that behaves the same in both endpoint modes.
+baking period is the policy that behaves the same in both endpoint modes. With shadow testing
+on (stacks/shadow.py), a pinned model serves the production variant and the trained one a
+shadow variant beside it.
 """
 
 from __future__ import annotations
@@ -18,12 +20,19 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from contract import limits
-from contract.api import ENDPOINT_VARIANT
+from contract.api import ENDPOINT_VARIANT, SHADOW_VARIANT
 from contract.capture import JSON_CONTENT_TYPES
 from stacks.capture import grant_capture_writes
-from stacks.config import CaptureSettings, EndpointMode, EndpointSettings, PyTorchImages
+from stacks.config import (
+    CaptureSettings,
+    EndpointMode,
+    EndpointSettings,
+    PyTorchImages,
+    ShadowSettings,
+)
 from stacks.images import ContainerImage, processor, pytorch_image
 from stacks.permissions import sagemaker_execution_role
+from stacks.shadow import ServedModel, served_models
 from stacks.shared_buckets import BucketExport
 from stacks.training import OUTPUT_PREFIX
 
@@ -35,12 +44,16 @@ _MAX_DEPLOYMENT_SECONDS = 3600
 
 
 def endpoint_metric(
-    endpoint_name: str, metric_name: str, statistic: str, namespace: str = "AWS/SageMaker"
+    endpoint_name: str,
+    metric_name: str,
+    statistic: str,
+    namespace: str = "AWS/SageMaker",
+    variant: str = ENDPOINT_VARIANT,
 ) -> cloudwatch.Metric:
     return cloudwatch.Metric(
         namespace=namespace,
         metric_name=metric_name,
-        dimensions_map={"EndpointName": endpoint_name, "VariantName": ENDPOINT_VARIANT},
+        dimensions_map={"EndpointName": endpoint_name, "VariantName": variant},
         statistic=statistic,
         period=Duration.minutes(1),
     )
@@ -50,35 +63,48 @@ class EndpointAlarms(Construct):
     """Invocation errors and model latency: they page people and they roll deployments back.
 
     4XX errors count too: the prediction Lambda validates every request before it reaches the
-    endpoint, so a 4XX there means a new model rejects what the old one accepted.
+    endpoint, so a 4XX there means a new model rejects what the old one accepted. The same
+    alarms watch a shadow variant (``variant``), where they only alert.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: EndpointSettings) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: EndpointSettings,
+        variant: str = ENDPOINT_VARIANT,
+    ) -> None:
         super().__init__(scope, construct_id)
         errors = {
             "ServerErrors": "Invocation5XXErrors",
             "ClientErrors": "Invocation4XXErrors",
         }
+        where = settings.name if variant == ENDPOINT_VARIANT else f"{settings.name}, {variant}"
+
+        def metric(name: str, statistic: str) -> cloudwatch.Metric:
+            return endpoint_metric(settings.name, name, statistic, variant=variant)
+
         self.alarms: list[cloudwatch.Alarm] = [
-            endpoint_metric(settings.name, metric, "Sum").create_alarm(
+            metric(name, "Sum").create_alarm(
                 self,
                 alarm_id,
-                alarm_description=f"{metric} on endpoint {settings.name} two minutes running",
+                alarm_description=f"{name} on endpoint {where} two minutes running",
                 threshold=1,
                 evaluation_periods=2,
                 datapoints_to_alarm=2,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
-            for alarm_id, metric in errors.items()
+            for alarm_id, name in errors.items()
         ]
         self.alarms.append(
             # ModelLatency is reported in microseconds.
-            endpoint_metric(settings.name, "ModelLatency", "Average").create_alarm(
+            metric("ModelLatency", "Average").create_alarm(
                 self,
                 "Latency",
                 alarm_description=(
-                    f"Average model latency on endpoint {settings.name} above "
+                    f"Average model latency on endpoint {where} above "
                     f"{settings.latency_alarm_ms} ms for three minutes"
                 ),
                 threshold=settings.latency_alarm_ms * 1000,
@@ -91,12 +117,13 @@ class EndpointAlarms(Construct):
 
 
 def production_variant(
-    settings: EndpointSettings, model: sagemaker.CfnModel
+    settings: EndpointSettings, model: sagemaker.CfnModel, variant: str = ENDPOINT_VARIANT
 ) -> sagemaker.CfnEndpointConfig.ProductionVariantProperty:
-    """The endpoint's one variant: instances when real-time, a memory size when serverless."""
+    """The endpoint's production variant, or its shadow (``variant``): instances when
+    real-time, a memory size when serverless (which hosts no shadow)."""
     if settings.mode is EndpointMode.REALTIME:
         return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-            variant_name=ENDPOINT_VARIANT,
+            variant_name=variant,
             model_name=model.attr_model_name,
             instance_type=settings.instance_type,
             initial_instance_count=settings.min_instances,
@@ -131,7 +158,8 @@ def data_capture(
 
 
 class SentimentEndpoint(Construct):
-    """Serves ``model_data_url`` with the PyTorch inference container."""
+    """Serves the ``trained`` model with the PyTorch inference container, or, with shadow
+    testing on, a pinned one in production and the trained one as the shadow."""
 
     def __init__(
         self,
@@ -141,8 +169,9 @@ class SentimentEndpoint(Construct):
         settings: EndpointSettings,
         images: PyTorchImages,
         artifacts: BucketExport,
-        model_data_url: str,
+        trained: ServedModel,
         capture: CaptureSettings,
+        shadow: ShadowSettings,
     ) -> None:
         super().__init__(scope, construct_id)
         realtime = settings.mode is EndpointMode.REALTIME
@@ -152,14 +181,34 @@ class SentimentEndpoint(Construct):
             "inference", images, processor(settings.instance_type) if realtime else "cpu"
         )
         self.alarms = EndpointAlarms(self, "Alarms", settings=settings).alarms
+        self.production, self.shadow = served_models(
+            self, "PinnedModelBucket", trained=trained, shadow=shadow, artifacts=artifacts
+        )
+        self.shadow_variant = SHADOW_VARIANT if self.shadow else None
+        # Not rollback alarms: a shadow's errors never reach a caller.
+        self.shadow_alarms = (
+            EndpointAlarms(self, "ShadowAlarms", settings=settings, variant=SHADOW_VARIANT).alarms
+            if self.shadow
+            else []
+        )
 
         self.role = self._execution_role(settings, image, artifacts)
-        model = self._model(image, model_data_url, realtime)
+        model = self._model("Model", image, self.production.model_data_url, realtime)
+        shadow_model = (
+            self._model("ShadowModel", image, self.shadow.model_data_url, realtime)
+            if self.shadow
+            else None
+        )
         # No explicit name: a changed configuration is a replacement, i.e. a new one.
         self.endpoint_config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
             production_variants=[production_variant(settings, model)],
+            shadow_production_variants=(
+                [production_variant(settings, shadow_model, SHADOW_VARIANT)]
+                if shadow_model
+                else None
+            ),
             data_capture_config=(
                 data_capture(grant_capture_writes(self, self.role, artifacts), capture.percent)
                 if self.captures_traffic
@@ -210,7 +259,8 @@ class SentimentEndpoint(Construct):
             role,
             ["s3:GetObject"],
             f"{OUTPUT_PREFIX}*",
-            "Reads the trained model.tar.gz, whose key the training job chooses at run time.",
+            "Reads the trained model.tar.gz, whose key the training job chooses at run time "
+            "(with shadow testing, also the pinned job's).",
         )
         # SageMaker reads the rollback alarms' state with the endpoint's role.
         role.add_to_principal_policy(
@@ -222,11 +272,11 @@ class SentimentEndpoint(Construct):
         return role
 
     def _model(
-        self, image: ContainerImage, model_data_url: str, realtime: bool
+        self, construct_id: str, image: ContainerImage, model_data_url: str, realtime: bool
     ) -> sagemaker.CfnModel:
         model = sagemaker.CfnModel(
             self,
-            "Model",
+            construct_id,
             execution_role_arn=self.role.role_arn,
             # The artifact carries everything it imports (code/vendor/), so the container
             # needs no network; serverless endpoints do not support network isolation.

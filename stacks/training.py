@@ -2,6 +2,9 @@
 
 The job's name is a hash of code, data, hyperparameters and image (stacks/fingerprint.py):
 the custom resource sees a new name exactly when one of those changed, and only then trains.
+The promotion gate's two hyperparameters stay out of the hash: they decide whether a model is
+accepted, not what is trained. On a retraining, the custom resource hands the job the serving
+model's artifact (lambda_src/training_job.py), which the training role may read.
 The handlers live in lambda_src/training_job.py; the CDK Provider framework polls
 ``is_complete`` until the job ends, for at most one hour (its ceiling, and CloudFormation's
 custom-resource timeout). The module holds the request, the construct and its Provider,
@@ -36,6 +39,8 @@ from stacks.shared_buckets import SharedBuckets
 from stacks.storage import PreparedData
 
 OUTPUT_PREFIX = "training-jobs/"
+# Where SageMaker puts a job's model: <output path><job name>/output/model.tar.gz.
+MODEL_ARTIFACT_SUFFIX = "/output/model.tar.gz"
 CHECKPOINT_PREFIX = "checkpoints/"
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 ENTRY_POINT = "train.py"
@@ -76,6 +81,7 @@ def training_request(
             "sagemaker_submit_directory": source_url,
             "sagemaker_region": Aws.REGION,
             **settings.hyperparameters,
+            **settings.gate_hyperparameters,
         },
         "InputDataConfig": [
             {
@@ -150,7 +156,8 @@ class TrainingJob(Construct):
         )
         data_bucket = buckets.data.bucket(self, "DataBucket")
         artifacts_bucket = buckets.artifacts.bucket(self, "ArtifactBucket")
-        self._grant_data_access(data_bucket, data, artifacts_bucket, source)
+        serving_models = f"{OUTPUT_PREFIX}{config.name_prefix}-*{MODEL_ARTIFACT_SUFFIX}"
+        self._grant_data_access(data_bucket, data, artifacts_bucket, source, serving_models)
         object_access = "Objects under one key prefix: their names are only known at run time."
         for finding in (
             buckets.data.objects_finding(f"{data.key_prefix}*"),
@@ -158,6 +165,12 @@ class TrainingJob(Construct):
             buckets.artifacts.objects_finding(f"{OUTPUT_PREFIX}*"),
         ):
             acknowledge(self.role, finding, object_access)
+        acknowledge(
+            self.role,
+            buckets.artifacts.objects_finding(serving_models),
+            "The promotion gate reads the serving model, the model.tar.gz of an earlier job "
+            "of this app; which job is known only when the deployment runs.",
+        )
 
         request = training_request(
             settings,
@@ -194,6 +207,7 @@ class TrainingJob(Construct):
         data: PreparedData,
         artifacts_bucket: s3.IBucket,
         source: s3_assets.Asset,
+        serving_models: str,
     ) -> None:
         statements = [
             iam.PolicyStatement(
@@ -213,6 +227,17 @@ class TrainingJob(Construct):
                 actions=["s3:ListBucket"],
                 resources=[artifacts_bucket.bucket_arn],
                 conditions={"StringLike": {"s3:prefix": [f"{CHECKPOINT_PREFIX}*"]}},
+            ),
+            # The promotion gate's "serving" channel: SageMaker lists the channel's prefix
+            # (the artifact's exact key) and downloads it. Model artifacts only, read only.
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[artifacts_bucket.arn_for_objects(serving_models)],
+            ),
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[artifacts_bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [serving_models]}},
             ),
             iam.PolicyStatement(
                 actions=["s3:PutObject", "s3:AbortMultipartUpload"],

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from model_artifacts import write_model_dir
 
-from sentiment import behaviour
-from sentiment.behaviour import NEGATIVE, NO_SIGNAL, NOT_NEGATIVE, POSITIVE, Case
+from contract import behaviour
+from contract.behaviour import NEGATIVE, NO_SIGNAL, NOT_NEGATIVE, POSITIVE, Case
 from sentiment.evaluation import endpoint_predictions
 from sentiment.model_loader import load_model_dir
 

@@ -80,12 +80,21 @@ def npx_cdk_synth(home: Path, *context: str) -> subprocess.CompletedProcess[str]
     )
 
 
-def test_npx_cdk_synth_succeeds_offline_without_warnings(tmp_path: Path) -> None:
+SHADOW_ON = (
+    "sentiment:shadowDeployment=true",
+    "sentiment:productionTrainingJob=imdb-sentiment-0123456789abcdef",
+)
+
+
+@pytest.mark.parametrize("settings", [(), SHADOW_ON], ids=["defaults", "shadow"])
+def test_npx_cdk_synth_succeeds_offline_without_warnings(
+    tmp_path: Path, settings: tuple[str, ...]
+) -> None:
     cli = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"
     assert cli.exists(), "run `npm ci` to install the pinned aws-cdk CLI"
     prepared = write_prepared_data(tmp_path / "prepared")
 
-    result = npx_cdk_synth(tmp_path, f"sentiment:preparedDataDir={prepared}")
+    result = npx_cdk_synth(tmp_path, f"sentiment:preparedDataDir={prepared}", *settings)
 
     printed = result.stdout + result.stderr
     assert result.returncode == 0, printed
@@ -110,3 +119,17 @@ def test_synth_rejects_bad_context_with_its_key(tmp_path: Path, bad: str) -> Non
 
     assert result.returncode != 0
     assert bad.split("=")[0] in result.stderr
+
+
+def test_synth_refuses_shadow_testing_on_a_serverless_endpoint(tmp_path: Path) -> None:
+    prepared = write_prepared_data(tmp_path / "prepared")
+
+    result = npx_cdk_synth(
+        tmp_path,
+        f"sentiment:preparedDataDir={prepared}",
+        "sentiment:endpointMode=serverless",
+        *SHADOW_ON,
+    )
+
+    assert result.returncode != 0
+    assert "serverless endpoints support neither shadow variants" in result.stderr

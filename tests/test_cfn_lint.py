@@ -1,4 +1,5 @@
-"""cfn-lint, AWS's CloudFormation linter, on every synthesized template in both endpoint modes.
+"""cfn-lint, AWS's CloudFormation linter, on every synthesized template in both endpoint modes,
+and with shadow testing on.
 
 Errors (E) fail the test; warnings (W) are listed by rule when the test fails, so a new kind
 shows up in review. The templates are the cdk_stacks syntheses, cdk-nag included.
@@ -17,6 +18,9 @@ from cdk_stacks import context_with, synthesized
 MODES = {
     "realtime": (),
     "serverless": context_with(endpointMode="serverless", removalPolicy="destroy"),
+    "shadow": context_with(
+        shadowDeployment=True, productionTrainingJob="imdb-sentiment-0123456789abcdef"
+    ),
 }
 
 

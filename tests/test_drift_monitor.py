@@ -326,7 +326,7 @@ def test_a_bucket_that_cannot_be_read_is_an_input_error(
     artifact: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = Session().create_client("s3", region_name="us-east-1")
-    monkeypatch.setattr(monitor, "_s3_client", lambda *sources: client)
+    monkeypatch.setattr(monitor, "s3_client", lambda *sources: client)
     with Stubber(client) as stub:
         stub.add_client_error("list_objects_v2", "AccessDenied", "Access Denied", 403)
         status = run(artifact, "s3://artifacts/capture", tmp_path / "report")

@@ -16,10 +16,10 @@ from model_artifacts import TINY_HYPERPARAMETERS
 from preprocess import Tokenizer, Vocabulary
 from sklearn import metrics
 
+from contract import behaviour
 from contract.files import EVALUATION_REPORT_FILE, TRAINING_REPORT_FILE
 from contract.packaging import build_tarball, extract_tarball
 from sentiment import (
-    behaviour,
     cli,
     evaluation,
     imdb_source,

@@ -78,7 +78,13 @@ def test_sentiment_train_trains_with_cdk_json_hyperparameters_first(
 ) -> None:
     passed = []
 
-    def train(_data: Path, model_dir: Path, given: list[str], _checkpoints: Path) -> Path:
+    def train(
+        _data: Path,
+        model_dir: Path,
+        given: list[str],
+        _checkpoints: Path,
+        serving_model: Path | None = None,
+    ) -> Path:
         passed.append(given)
         return model_dir
 
@@ -97,3 +103,44 @@ def test_sentiment_train_trains_with_cdk_json_hyperparameters_first(
 
 def test_the_project_cdk_json_hyperparameters_are_valid() -> None:
     hyperparameters.cdk_json_hyperparameters(PROJECT_ROOT / "cdk.json")
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [("promotion-tolerance", "promotionTolerance"), ("force-promotion", "forcePromotion")],
+)
+def test_the_gates_settings_have_their_own_context_keys(name: str, key: str) -> None:
+    # Among the model's hyperparameters they would feed the job name's hash: retrain for nothing.
+    with pytest.raises(
+        HyperparameterError, match=f"'{name}' has its own context key, sentiment:{key}"
+    ):
+        hyperparameters.from_context({name: "true" if "force" in name else "0.02"})
+    assert hyperparameters.gate_hyperparameters(0.02, True) == {
+        "force-promotion": "true",
+        "promotion-tolerance": "0.02",
+    }
+
+
+def test_sentiment_train_gives_the_serving_model_to_the_job(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    given = []
+
+    def train(
+        _data: Path,
+        model_dir: Path,
+        passed: list[str],
+        _checkpoints: Path,
+        serving_model: Path | None = None,
+    ) -> Path:
+        given.append((passed, serving_model))
+        return model_dir
+
+    monkeypatch.setattr(training_run, "train", train)
+    serving = tmp_path / "serving.tar.gz"
+
+    arguments = ["train", "--no-cdk-json", "--serving-model", str(serving)]
+    assert cli.main([*arguments, "--force-promotion", "true"]) == 0
+    assert cli.main(["train", "--no-cdk-json"]) == 0
+
+    assert given == [(["--force-promotion", "true"], serving), ([], None)]

@@ -34,6 +34,7 @@ def test_defaults_are_the_documented_ones() -> None:
     assert config.endpoint.mode is EndpointMode.REALTIME
     assert config.training.hyperparameters == {}
     assert config.training.wait_timeout_minutes == 60
+    assert (config.training.promotion_tolerance, config.training.force_promotion) == (0.01, False)
     assert (config.images.framework_version, config.images.python_version) == ("2.6.0", "py312")
 
 
@@ -54,6 +55,8 @@ def test_command_line_strings_are_parsed() -> None:
             "sentiment:apiRateLimit": "2.5",
             "sentiment:hyperparameters": '{"epochs": 3, "learning-rate": "0.001"}',
             "sentiment:preparedDataDir": "/data/elsewhere",
+            "sentiment:promotionTolerance": "0.02",
+            "sentiment:forcePromotion": "true",
         },
         ROOT,
     )
@@ -64,6 +67,10 @@ def test_command_line_strings_are_parsed() -> None:
     assert config.api.rate_limit == 2.5
     assert dict(config.training.hyperparameters) == {"epochs": "3", "learning-rate": "0.001"}
     assert config.prepared_data_dir == Path("/data/elsewhere")
+    assert config.training.gate_hyperparameters == {
+        "promotion-tolerance": "0.02",
+        "force-promotion": "true",
+    }
 
 
 def test_endpoint_name_follows_the_prefix_unless_set() -> None:
@@ -112,6 +119,14 @@ def test_endpoint_name_follows_the_prefix_unless_set() -> None:
         ({"sentiment:feedbackPerSourcePerDay": -1}, "feedbackPerSourcePerDay.*from 0 to"),
         ({"sentiment:feedbackRetentionDays": 0}, "feedbackRetentionDays.*from 1 to 3650"),
         ({"sentiment:endpointModes": "serverless"}, "unknown context keys"),
+        ({"sentiment:promotionTolerance": 1}, "promotionTolerance.*must be below 1"),
+        ({"sentiment:promotionTolerance": -0.1}, "promotionTolerance.*at least 0"),
+        ({"sentiment:promotionTolerance": True}, "promotionTolerance.*number"),
+        ({"sentiment:forcePromotion": "yes"}, "forcePromotion.*true or false"),
+        (
+            {"sentiment:hyperparameters": {"force-promotion": True}},
+            "own context key, sentiment:forcePromotion",
+        ),
     ],
 )
 def test_bad_values_are_rejected_with_the_key_named(context: dict, message: str) -> None:

@@ -35,6 +35,9 @@ UNSCOPABLE = {
 APPS = {
     "realtime": (),
     "serverless": context_with(endpointMode="serverless", removalPolicy="destroy"),
+    "shadow": context_with(
+        shadowDeployment=True, productionTrainingJob="imdb-sentiment-0123456789abcdef"
+    ),
 }
 
 

@@ -7,12 +7,14 @@ import re
 from typing import Any
 
 import pytest
+from aws_cdk.assertions import Match
 from cdk_stacks import (
     context_with,
     granted_actions,
     joined,
     only,
     resources,
+    role_statements,
     synthesized,
     training_request,
 )
@@ -313,3 +315,87 @@ def test_the_smoke_check_may_ask_the_endpoint_and_read_model_artifacts_only(
     }
     assert granted["sagemaker:InvokeEndpoint"].endswith(":endpoint/imdb-sentiment")
     assert granted["s3:GetObject"].endswith("/training-jobs/*")
+
+
+SERVING_MODELS = "training-jobs/imdb-sentiment-*/output/model.tar.gz"
+
+
+def test_the_training_role_may_read_the_serving_model_for_the_promotion_gate() -> None:
+    template = synthesized().template("model")
+    role = {"Ref": Match.string_like_regexp("^TrainingExecutionRole")}
+    artifact_bucket = {"Fn::ImportValue": "imdb-sentiment-artifact-bucket-arn"}
+
+    # The serving channel: SageMaker lists its prefix (the artifact's exact key) and reads it.
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "Roles": [role],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Action": "s3:GetObject",
+                                "Resource": Match.array_with(
+                                    [{"Fn::Join": ["", [artifact_bucket, f"/{SERVING_MODELS}"]]}]
+                                ),
+                            }
+                        )
+                    ]
+                )
+            },
+        },
+    )
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "Roles": [role],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Action": "s3:ListBucket",
+                                "Resource": artifact_bucket,
+                                "Condition": {"StringLike": {"s3:prefix": [SERVING_MODELS]}},
+                            }
+                        )
+                    ]
+                )
+            },
+        },
+    )
+
+
+def test_the_training_role_reads_model_artifacts_and_nothing_else_of_other_jobs() -> None:
+    statements = role_statements(synthesized().stacks.model.training.role)
+    read = [
+        joined(resource)
+        for statement in statements
+        if "s3:GetObject" in statement["Action"]
+        for resource in (
+            statement["Resource"]
+            if isinstance(statement["Resource"], list)
+            else [statement["Resource"]]
+        )
+        if "training-jobs" in joined(resource)
+    ]
+
+    assert read == [
+        f'<{{"Fn::ImportValue": "imdb-sentiment-artifact-bucket-arn"}}>/{SERVING_MODELS}'
+    ]
+
+
+def test_the_gates_settings_reach_train_py_but_not_the_job_name(model: dict[str, Any]) -> None:
+    forced = synthesized(context_with(forcePromotion=True, promotionTolerance=0.02))
+    forced_model = forced.template("model").to_json()
+
+    default = training_request(model)["HyperParameters"]
+    assert (default["promotion-tolerance"], default["force-promotion"]) == ("0.01", "false")
+    hyperparameters = training_request(forced_model)["HyperParameters"]
+    assert (hyperparameters["promotion-tolerance"], hyperparameters["force-promotion"]) == (
+        "0.02",
+        "true",
+    )
+    # They decide what is accepted, not what is trained: forcing retrains nothing by itself.
+    assert forced.stacks.model.training.job_name == synthesized().stacks.model.training.job_name

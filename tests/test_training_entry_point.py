@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,12 +27,14 @@ import torch
 from imdb_fixture import generate_reviews, write_directory
 from model_artifacts import MODEL_DIR_LAYOUT, TINY_HYPERPARAMETERS, VENDORED, layout
 
+from contract.drift import BASELINE_FILE
 from contract.files import TRAINING_REPORT_FILE
 from contract.layout import MODEL_SOURCE_DIR
 from contract.packaging import (
     build_tarball,
     build_training_source,
     extract_tarball,
+    file_sha256,
     source_files,
 )
 from sentiment import cli
@@ -426,3 +429,32 @@ def test_sentiment_train_leaves_model_tar_gz_and_evaluation(
     weights = _weights(extracted / "model.pt")
     expected = _weights(reference[0].model_dir / "model.pt")
     assert not torch.equal(weights["lstm_head.weight"], expected["lstm_head.weight"])
+
+
+def test_sentiment_train_refuses_a_model_worse_than_the_serving_one(
+    reference: tuple[Job, str], data: Path, tmp_path: Path, capfd: pytest.CaptureFixture
+):
+    # The serving model: the reference run's, claiming a validation accuracy 0.5 higher.
+    serving_dir = tmp_path / "serving"
+    shutil.copytree(reference[0].model_dir, serving_dir)
+    baseline = json.loads((serving_dir / BASELINE_FILE).read_text())
+    new_accuracy, baseline["accuracy"] = baseline["accuracy"], baseline["accuracy"] + 0.5
+    (serving_dir / BASELINE_FILE).write_text(json.dumps(baseline))
+    serving = build_tarball(serving_dir, tmp_path / "serving.tar.gz")
+    model_dir = tmp_path / "model"
+    argv = ["train", "--data", str(data), "--model-dir", str(model_dir), "--no-cdk-json"]
+    argv += ["--checkpoint-dir", str(tmp_path / "checkpoints"), "--serving-model", str(serving)]
+
+    assert cli.main([*argv, *TINY_HYPERPARAMETERS]) == 2
+
+    error = capfd.readouterr().err
+    # The same seed trains the same model: the suite scores both alike, the accuracy differs.
+    assert re.search(
+        r"training failed: PromotionRefused: refused by the promotion gate: worse validation "
+        rf"accuracy by more than 0\.010: the new model has validation accuracy {new_accuracy:.4f}, "
+        rf"behaviour suite (0\.\d{{4}}), where sha256={file_sha256(serving)[:12]} serving has "
+        rf"validation accuracy {baseline['accuracy']:.4f}, behaviour suite \1; to promote it "
+        r"anyway, deploy with -c sentiment:forcePromotion=true",
+        error,
+    ), error
+    assert not (model_dir / "model.tar.gz").exists()

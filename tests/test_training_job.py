@@ -197,16 +197,13 @@ def test_a_job_without_a_model_fails_with_sagemakers_reason(
 
 
 def test_update_with_a_changed_hash_starts_a_new_job(sagemaker: Stubber) -> None:
-    old = {**PROPERTIES, "TrainingJobName": "imdb-sentiment-ffffffffffffffff"}
+    # ...which the promotion gate compares with the model serving now (below).
     not_found(sagemaker, BASE_NAME)
-    create(sagemaker, BASE_NAME)
+    describe(sagemaker, OLD_NAME, "Completed", model_url=SERVING_URL)
+    create_with_serving(sagemaker, BASE_NAME)
 
     result = training_job.on_event(
-        event(
-            "Update",
-            PhysicalResourceId="imdb-sentiment-ffffffffffffffff",
-            OldResourceProperties=old,
-        )
+        event("Update", PhysicalResourceId=OLD_NAME, OldResourceProperties=OLD_PROPERTIES)
     )
 
     assert result == {"PhysicalResourceId": BASE_NAME}
@@ -268,3 +265,114 @@ def test_retry_names_stay_within_sagemakers_limit() -> None:
     longest_base = "a" * 40 + "-" + "0" * 16
 
     assert all(len(name) <= 63 for name in training_job.candidate_names(longest_base))
+
+
+# The promotion gate: an update that trains again hands the new job the serving model.
+OLD_NAME = "imdb-sentiment-ffffffffffffffff"
+OLD_PROPERTIES = {**PROPERTIES, "TrainingJobName": OLD_NAME}
+SERVING_URL = f"s3://artifacts/training-jobs/{OLD_NAME}/output/model.tar.gz"
+
+
+def serving_channel(url: str = SERVING_URL) -> dict[str, Any]:
+    """The channel SageMaker downloads the serving model.tar.gz through."""
+    return {
+        "ChannelName": "serving",
+        "DataSource": {
+            "S3DataSource": {
+                "S3DataType": "S3Prefix",
+                "S3Uri": url,
+                "S3DataDistributionType": "FullyReplicated",
+            }
+        },
+        "InputMode": "File",
+    }
+
+
+def create_with_serving(stubber: Stubber, name: str, serving_url: str = SERVING_URL) -> None:
+    request = expected_create(name)
+    request["InputDataConfig"] = [*request["InputDataConfig"], serving_channel(serving_url)]
+    stubber.add_response(
+        "create_training_job",
+        {"TrainingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}"},
+        request,
+    )
+
+
+def update(physical_id: str = OLD_NAME) -> dict[str, Any]:
+    return event("Update", PhysicalResourceId=physical_id, OldResourceProperties=OLD_PROPERTIES)
+
+
+def test_the_serving_model_is_the_previous_retry_jobs(sagemaker: Stubber) -> None:
+    # The job that serves ran under a retry name: the old physical id names it.
+    serving_url = f"s3://artifacts/training-jobs/{OLD_NAME}-2/output/model.tar.gz"
+    not_found(sagemaker, BASE_NAME)
+    describe(sagemaker, f"{OLD_NAME}-2", "Completed", model_url=serving_url)
+    create_with_serving(sagemaker, BASE_NAME, serving_url)
+
+    assert training_job.on_event(update(f"{OLD_NAME}-2")) == {"PhysicalResourceId": BASE_NAME}
+
+
+def test_a_retry_after_a_refused_job_is_gated_too(sagemaker: Stubber) -> None:
+    # The refused job failed; forcing (or any redeploy) trains under the next retry name.
+    describe(sagemaker, BASE_NAME, "Failed", FailureReason="PromotionRefused: ...")
+    not_found(sagemaker, f"{BASE_NAME}-2")
+    describe(sagemaker, OLD_NAME, "Completed", model_url=SERVING_URL)
+    create_with_serving(sagemaker, f"{BASE_NAME}-2")
+
+    assert training_job.on_event(update()) == {"PhysicalResourceId": f"{BASE_NAME}-2"}
+
+
+@pytest.mark.parametrize("status", ["Failed", "Stopped", "InProgress"])
+def test_an_old_job_without_a_model_adds_no_channel(sagemaker: Stubber, status: str) -> None:
+    not_found(sagemaker, BASE_NAME)
+    describe(sagemaker, OLD_NAME, status, FailureReason="capacity")
+    create(sagemaker, BASE_NAME)
+
+    assert training_job.on_event(update()) == {"PhysicalResourceId": BASE_NAME}
+
+
+def test_an_old_job_that_is_gone_adds_no_channel(sagemaker: Stubber) -> None:
+    not_found(sagemaker, BASE_NAME)
+    not_found(sagemaker, OLD_NAME, "ResourceNotFound")
+    create(sagemaker, BASE_NAME)
+
+    assert training_job.on_event(update()) == {"PhysicalResourceId": BASE_NAME}
+
+
+def test_an_old_physical_id_that_names_no_job_is_not_looked_up(sagemaker: Stubber) -> None:
+    # A create that failed before a job existed leaves a request id as the physical id.
+    not_found(sagemaker, BASE_NAME)
+    create(sagemaker, BASE_NAME)
+
+    assert training_job.on_event(update("request-id-1234")) == {"PhysicalResourceId": BASE_NAME}
+
+
+def test_a_serving_model_outside_the_output_path_is_not_given(sagemaker: Stubber) -> None:
+    # The training role may read model artifacts under the stack's output path only.
+    not_found(sagemaker, BASE_NAME)
+    describe(sagemaker, OLD_NAME, "Completed", model_url="s3://elsewhere/model.tar.gz")
+    create(sagemaker, BASE_NAME)
+
+    assert training_job.on_event(update()) == {"PhysicalResourceId": BASE_NAME}
+
+
+def test_an_update_that_adopts_a_job_does_not_look_up_the_serving_model(
+    sagemaker: Stubber,
+) -> None:
+    describe(sagemaker, BASE_NAME, "Completed", model_url=MODEL_URL)
+
+    assert training_job.on_event(update()) == {"PhysicalResourceId": BASE_NAME}
+
+
+def test_a_create_has_no_serving_channel(sagemaker: Stubber) -> None:
+    not_found(sagemaker, BASE_NAME)
+    create(sagemaker, BASE_NAME)  # expected_create: the template's channels alone
+
+    training_job.on_event(event("Create"))
+
+
+def test_the_serving_channel_downloads_the_one_artifact_in_file_mode() -> None:
+    request = training_job.job_request(BASE_NAME, REQUEST, SERVING_URL)
+
+    assert request["InputDataConfig"] == [*REQUEST["InputDataConfig"], serving_channel()]
+    assert REQUEST["InputDataConfig"][-1]["ChannelName"] == "train"  # the template untouched

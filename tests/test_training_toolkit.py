@@ -23,11 +23,13 @@ from pathlib import Path
 import pytest
 from cdk_stacks import context_with, synthesized, training_request
 from imdb_fixture import generate_reviews, write_directory
-from model_artifacts import MODEL_DIR_LAYOUT, layout
+from model_artifacts import MODEL_DIR_LAYOUT, layout, write_model_dir
 from toolkit_environments import toolkit_environment
 
+from contract.drift import BASELINE_FILE
 from contract.layout import MODEL_SOURCE_DIR
-from contract.packaging import build_training_source
+from contract.packaging import build_tarball, build_training_source, file_sha256
+from contract.promotion import PROMOTION_FILE
 from sentiment.prepare import PrepareOptions, prepare
 
 pytestmark = pytest.mark.slow
@@ -141,3 +143,33 @@ def test_a_bad_hyperparameter_is_the_jobs_failure_reason(
     assert result.returncode != 0
     failure = (root / "output" / "failure").read_text()
     assert "'epochs': expected int, got 'two'" in failure
+
+
+def test_a_promotion_refusal_is_the_jobs_failure_reason(
+    toolkit_train: Path, data: Path, tmp_path: Path
+) -> None:
+    # The serving channel as the custom resource adds it: the serving job's model.tar.gz,
+    # here a tiny artifact claiming a validation accuracy no new model can reach.
+    serving_dir = write_model_dir(tmp_path / "serving-model")
+    baseline = json.loads((serving_dir / BASELINE_FILE).read_text())
+    (serving_dir / BASELINE_FILE).write_text(json.dumps({**baseline, "accuracy": 2.0}))
+    channels = tmp_path / "channels"
+    shutil.copytree(data, channels)
+    serving = build_tarball(serving_dir, channels / "serving" / "model.tar.gz")
+    root = opt_ml(tmp_path / "opt-ml", synthesized_hyperparameters(**TINY), channels)
+
+    result = run_toolkit(toolkit_train, root)
+
+    assert result.returncode != 0
+    # The toolkit leaves train.py's failure file as it is: SageMaker's FailureReason.
+    failure = (root / "output" / "failure").read_text()
+    assert failure.startswith(
+        "PromotionRefused: refused by the promotion gate: worse validation accuracy by more "
+        "than 0.010: the new model has validation accuracy "
+    )
+    assert f"where sha256={file_sha256(serving)[:12]} serving has validation accuracy 2.0000" in (
+        failure
+    )
+    assert "deploy with -c sentiment:forcePromotion=true" in failure
+    promotion = json.loads((root / "output" / "data" / PROMOTION_FILE).read_text())
+    assert promotion["promoted"] is False

@@ -16,7 +16,9 @@ are balanced wherever a capability has both directions.
 The suite takes the answers from a callable, `answer(texts) -> [answer dict, ...]`, with
 the inference handlers' answer shape (`{"sentiment", "score", "low_confidence"?}`); a
 missing `low_confidence` counts as false. It never imports torch, so it scores anything
-that can answer in that shape: the endpoint's handlers, a TF-IDF baseline.
+that can answer in that shape: the endpoint's handlers, a TF-IDF baseline. It lives in
+contract/ because the training job asks it too: the promotion gate (contract/promotion.py)
+scores the new and the serving model on it there, and the training source carries contract/.
 
 About 400 lines, over the project's usual size: most of them are the lexicons and templates,
 which read best beside the capability each serves.
