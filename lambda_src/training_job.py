@@ -21,6 +21,9 @@ job's (the old physical resource id). If that job completed, its model.tar.gz is
 new job as the ``serving`` input channel, and the job fails rather than finish with a model
 worse than it (model/promotion_gate.py), which fails the deployment before the endpoint
 changes. A create, or an old job without a model, adds no channel: there is nothing to compare.
+With shadow testing on, the previous job's model answered copies in the shadow variant, not the
+callers: the stack then names the pinned production job (``ServingTrainingJobName``), whose
+model is the one to beat, on a create too.
 
 boto3 and contract/ (the channel's name) only: the Lambda asset root is lambda_src/, with
 contract/ beside it.
@@ -43,6 +46,8 @@ _logger = logging.getLogger(__name__)
 _logger.setLevel(logging.INFO)
 
 MAX_ATTEMPTS = 9
+# The resource property naming the job whose model serves callers, given with shadow testing.
+PINNED_SERVING_JOB = "ServingTrainingJobName"
 _ADOPTABLE = frozenset({"InProgress", "Completed"})
 _FINISHED_WITHOUT_MODEL = frozenset({"Failed", "Stopped"})
 
@@ -60,17 +65,26 @@ def on_event(event: dict[str, Any], context: object = None) -> dict[str, Any]:
     request_type = event["RequestType"]
     properties = event["ResourceProperties"]
     _logger.info("%s %s", request_type, event.get("PhysicalResourceId", "(new)"))
+    pinned = properties.get(PINNED_SERVING_JOB)
     if request_type == "Create":
-        return {"PhysicalResourceId": start_training(_sagemaker(), properties)}
+        client = _sagemaker()
+
+        def pinned_model() -> str | None:
+            return serving_model_url(client, pinned, properties) if pinned else None
+
+        return {"PhysicalResourceId": start_training(client, properties, pinned_model)}
     if request_type == "Update":
         old_base = event["OldResourceProperties"]["TrainingJobName"]
         if properties["TrainingJobName"] == old_base:
             # Same code, data, hyperparameters and image: the trained model still stands.
             return {"PhysicalResourceId": event["PhysicalResourceId"]}
         client = _sagemaker()
+        serving_job = pinned or event["PhysicalResourceId"]
 
         def serving() -> str | None:
-            return serving_model_url(client, event["PhysicalResourceId"], old_base, properties)
+            if not (pinned or serving_job.startswith(old_base)):
+                return None  # the previous create failed before a job existed: none serves
+            return serving_model_url(client, serving_job, properties)
 
         # A new physical id makes CloudFormation delete the old one after the update, which
         # only stops that job if it is still running: its artifacts stay in S3.
@@ -174,13 +188,9 @@ def serving_channel(model_url: str) -> dict[str, Any]:
     }
 
 
-def serving_model_url(
-    client: Any, physical_id: str, old_base: str, properties: dict[str, Any]
-) -> str | None:
-    """The S3 URL of the model the previous job left, if it completed; else None."""
-    if not physical_id.startswith(old_base):
-        return None  # the previous create failed before a job existed: no model serves
-    job = describe(client, physical_id)
+def serving_model_url(client: Any, job_name: str, properties: dict[str, Any]) -> str | None:
+    """The S3 URL of the model the serving job left, if it completed; else None."""
+    job = describe(client, job_name)
     if job is None or job["TrainingJobStatus"] != "Completed":
         return None
     url = job.get("ModelArtifacts", {}).get("S3ModelArtifacts") or None
@@ -190,7 +200,7 @@ def serving_model_url(
         # artifact bucket was replaced): no comparison rather than a job that cannot start.
         _logger.warning("serving model %s is outside %s: no promotion gate", url, output)
         return None
-    _logger.info("serving model of %s: %s", physical_id, url)
+    _logger.info("serving model of %s: %s", job_name, url)
     return url
 
 

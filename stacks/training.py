@@ -193,6 +193,13 @@ class TrainingJob(Construct):
             properties={
                 "TrainingJobName": self.job_name,
                 "TrainingJobRequest": Stack.of(self).to_json_string(request),
+                # With shadow testing, the model to beat is the pinned production one, not
+                # the previous job's (the shadow's): lambda_src/training_job.py.
+                **(
+                    {"ServingTrainingJobName": config.shadow.production_training_job}
+                    if config.shadow.shadows(self.job_name)
+                    else {}
+                ),
             },
             # Deleting the resource stops a running job; the artifacts always stay.
             removal_policy=RemovalPolicy.DESTROY,

@@ -17,9 +17,10 @@ def test_the_entry_point_and_the_siblings_it_imports_at_any_depth(tmp_path: Path
     assert serving_code_files(tmp_path) == ["inference.py", "network.py", "words.py"]
 
 
-def test_the_model_source_serves_with_four_modules() -> None:
+def test_the_model_source_serves_with_five_modules() -> None:
     # vendored_packages puts code/vendor/ on the path where preprocess.py's packages are missing.
     assert serving_code_files(MODEL_SOURCE_DIR) == [
+        "explanation.py",
         "inference.py",
         "network.py",
         "preprocess.py",

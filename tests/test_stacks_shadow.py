@@ -165,6 +165,20 @@ def test_pinning_the_trained_job_promotes_it_alone(retry: str) -> None:
     assert "ShadowTrainingJobName" not in template.to_json()["Outputs"]
 
 
+def test_the_promotion_gate_measures_the_new_model_against_the_pinned_one(
+    shadowed: Template,
+) -> None:
+    shadowed.has_resource_properties(
+        "Custom::SageMakerTrainingJob", {"ServingTrainingJobName": PIN}
+    )
+    # Shadow off, or the pin on the trained job itself: the previous job's model serves.
+    promoted = context_with(shadowDeployment=True, productionTrainingJob=trained_job())
+    for context in ((), promoted):
+        template = synthesized(context).template("model")
+        (training,) = template.find_resources("Custom::SageMakerTrainingJob").values()
+        assert "ServingTrainingJobName" not in training["Properties"]
+
+
 def test_the_outputs_name_the_pin_and_the_job_to_pin_for_promotion(shadowed: Template) -> None:
     training = next(iter(resources(shadowed.to_json(), "Custom::SageMakerTrainingJob")))
 

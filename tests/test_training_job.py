@@ -371,6 +371,31 @@ def test_a_create_has_no_serving_channel(sagemaker: Stubber) -> None:
     training_job.on_event(event("Create"))
 
 
+# With shadow testing the previous job's model was the shadow's: the stack names the pin.
+PINNED = "imdb-sentiment-eeeeeeeeeeeeeeee"
+PINNED_URL = f"s3://artifacts/training-jobs/{PINNED}/output/model.tar.gz"
+PINNED_PROPERTIES = {**PROPERTIES, "ServingTrainingJobName": PINNED}
+
+
+def test_with_shadow_testing_the_model_to_beat_is_the_pinned_production_jobs(
+    sagemaker: Stubber,
+) -> None:
+    not_found(sagemaker, BASE_NAME)
+    describe(sagemaker, PINNED, "Completed", model_url=PINNED_URL)
+    create_with_serving(sagemaker, BASE_NAME, PINNED_URL)
+
+    pinned_update = {**update(), "ResourceProperties": PINNED_PROPERTIES}
+    assert training_job.on_event(pinned_update) == {"PhysicalResourceId": BASE_NAME}
+
+
+def test_a_create_with_a_pinned_production_job_is_gated_against_it(sagemaker: Stubber) -> None:
+    not_found(sagemaker, BASE_NAME)
+    describe(sagemaker, PINNED, "Completed", model_url=PINNED_URL)
+    create_with_serving(sagemaker, BASE_NAME, PINNED_URL)
+
+    training_job.on_event({**event("Create"), "ResourceProperties": PINNED_PROPERTIES})
+
+
 def test_the_serving_channel_downloads_the_one_artifact_in_file_mode() -> None:
     request = training_job.job_request(BASE_NAME, REQUEST, SERVING_URL)
 
