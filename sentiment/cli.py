@@ -484,18 +484,12 @@ def _add_monitor(subcommands: argparse._SubParsersAction) -> None:
         help="model.tar.gz, whose preprocessing reads the reviews and whose baseline they are "
         "compared with (%(default)s)",
     )
-    parser.add_argument(
-        "--capture",
-        default=str(DEFAULT_CAPTURE_DIR),
-        help="captured traffic: a directory or s3://bucket/capture (%(default)s)",
-    )
+    _add_capture_window(parser)
     parser.add_argument(
         "--feedback",
         default=str(DEFAULT_FEEDBACK_DIR),
         help="feedback records: a directory or s3://bucket/feedback (%(default)s)",
     )
-    parser.add_argument("--since", help="start of the window, a UTC date or ISO time")
-    parser.add_argument("--until", help="end of the window, exclusive (default: now)")
     parser.add_argument("--baseline", type=Path, help="a baseline file from --rebaseline")
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_DRIFT_DIR, help="for the report and page (%(default)s)"
@@ -549,6 +543,17 @@ def _run_monitor(args: argparse.Namespace) -> None:
         raise SystemExit(EXIT_DRIFT)
 
 
+def _add_capture_window(parser: argparse.ArgumentParser) -> None:
+    """Where captured traffic is read from, and the window of it to read."""
+    parser.add_argument(
+        "--capture",
+        default=str(DEFAULT_CAPTURE_DIR),
+        help="captured traffic: a directory or s3://bucket/capture (%(default)s)",
+    )
+    parser.add_argument("--since", help="start of the window, a UTC date or ISO time")
+    parser.add_argument("--until", help="end of the window, exclusive (default: now)")
+
+
 def _add_compare(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser(
         "compare",
@@ -559,13 +564,7 @@ def _add_compare(subcommands: argparse._SubParsersAction) -> None:
         "emulator's log or CloudWatch, its latency. Writes compare_report.json; exits 2 when "
         "no request was answered by both.",
     )
-    parser.add_argument(
-        "--capture",
-        default=str(DEFAULT_CAPTURE_DIR),
-        help="captured traffic: a directory or s3://bucket/capture (%(default)s)",
-    )
-    parser.add_argument("--since", help="start of the window, a UTC date or ISO time")
-    parser.add_argument("--until", help="end of the window, exclusive (default: now)")
+    _add_capture_window(parser)
     parser.add_argument("--endpoint", help="only this endpoint's records (default: all)")
     parser.add_argument(
         "--latency-log",
