@@ -8,14 +8,17 @@ from pathlib import Path
 from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from stacks.compliance import acknowledge
+from stacks.compliance import acknowledge, acknowledge_cdk_provider_function, arn_reference
 from stacks.log_groups import log_group
 
 # Python 3.12 is the runtime the handlers are written and tested for; their only dependency
 # (boto3) comes with the runtime.
 RUNTIME = lambda_.Runtime.PYTHON_3_12
+# The functions a custom-resource Provider creates, as many as its handlers need.
+_FRAMEWORK_FUNCTIONS = ("framework-onEvent", "framework-isComplete", "framework-onTimeout")
 
 
 class PythonFunction(Construct):
@@ -73,4 +76,22 @@ class PythonFunction(Construct):
             "AwsSolutions-L1",
             "Python 3.12 is the runtime the handlers are written and tested for; move "
             "RUNTIME forward together with the tests.",
+        )
+
+
+def acknowledge_provider_framework(provider: cr.Provider, handlers: list[lambda_.Function]) -> None:
+    """The Provider framework's own functions are aws-cdk-lib's code, and it invokes the
+    ``handlers`` (and its own functions) in any version."""
+    framework = [
+        child
+        for name in _FRAMEWORK_FUNCTIONS
+        if (child := provider.node.try_find_child(name)) is not None
+    ]
+    for function in framework:
+        acknowledge_cdk_provider_function(function, "The custom-resource Provider framework")
+    for function in [*handlers, *framework[1:]]:
+        acknowledge(
+            provider,
+            f"AwsSolutions-IAM5[Resource::{arn_reference(function.node.default_child)}:*]",
+            "The Provider framework invokes its handler functions and any of their versions.",
         )

@@ -136,6 +136,8 @@ class ModelStack(Stack):
             trained=ServedModel(self.training.job_name, self.training.model_data_url),
             capture=config.capture,
             shadow=config.shadow,
+            lambda_code_dir=inputs.lambda_code_dir,
+            log_retention_days=config.log_retention_days,
         )
         # What callers are answered by: with shadow testing on, the pinned job's model.
         production = self.endpoint.production

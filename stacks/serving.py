@@ -12,6 +12,8 @@ shadow variant beside it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -31,6 +33,7 @@ from stacks.config import (
     ShadowSettings,
 )
 from stacks.images import ContainerImage, processor, pytorch_image
+from stacks.instance_type_guard import InstanceTypeGuard
 from stacks.permissions import sagemaker_execution_role
 from stacks.shadow import ServedModel, served_models
 from stacks.shared_buckets import BucketExport
@@ -172,6 +175,8 @@ class SentimentEndpoint(Construct):
         trained: ServedModel,
         capture: CaptureSettings,
         shadow: ShadowSettings,
+        lambda_code_dir: Path,
+        log_retention_days: int,
     ) -> None:
         super().__init__(scope, construct_id)
         realtime = settings.mode is EndpointMode.REALTIME
@@ -235,6 +240,16 @@ class SentimentEndpoint(Construct):
                 else None
             ),
         )
+        if realtime:
+            # Runs before UpdateEndpoint: refuses a type change SageMaker would refuse.
+            self.instance_type_guard = InstanceTypeGuard(
+                self,
+                "InstanceTypeGuard",
+                settings=settings,
+                code_dir=lambda_code_dir,
+                log_retention_days=log_retention_days,
+            )
+            self.endpoint.node.add_dependency(self.instance_type_guard.resource)
         self.endpoint_name = settings.name
         self.endpoint_arn = Stack.of(self).format_arn(
             service="sagemaker", resource="endpoint", resource_name=settings.name

@@ -28,10 +28,10 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from contract.packaging import file_sha256
-from stacks.compliance import acknowledge, acknowledge_cdk_provider_function, arn_reference
+from stacks.compliance import acknowledge
 from stacks.config import SentimentConfig, TrainingSettings
 from stacks.fingerprint import training_fingerprint, training_job_name
-from stacks.functions import PythonFunction
+from stacks.functions import PythonFunction, acknowledge_provider_framework
 from stacks.images import processor, pytorch_image
 from stacks.log_groups import log_group, vended_log_group
 from stacks.permissions import sagemaker_execution_role
@@ -44,7 +44,6 @@ MODEL_ARTIFACT_SUFFIX = "/output/model.tar.gz"
 CHECKPOINT_PREFIX = "checkpoints/"
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 ENTRY_POINT = "train.py"
-_FRAMEWORK_FUNCTIONS = ("framework-onEvent", "framework-isComplete", "framework-onTimeout")
 
 
 def load_metric_definitions(path: Path) -> list[dict[str, str]]:
@@ -343,16 +342,7 @@ class TrainingJob(Construct):
     @staticmethod
     def _acknowledge_framework(provider: cr.Provider, handlers: list[lambda_.Function]) -> None:
         """The Provider framework's own functions and waiter are aws-cdk-lib's code."""
-        framework = [provider.node.find_child(name) for name in _FRAMEWORK_FUNCTIONS]
-        for function in framework:
-            acknowledge_cdk_provider_function(function, "The custom-resource Provider framework")
-        # The framework invokes any version of the handlers ("<function arn>:*").
-        for function in [*handlers, *framework[1:]]:
-            acknowledge(
-                provider,
-                f"AwsSolutions-IAM5[Resource::{arn_reference(function.node.default_child)}:*]",
-                "The Provider framework invokes its handler functions and any of their versions.",
-            )
+        acknowledge_provider_framework(provider, handlers)
         acknowledge(
             provider,
             "AwsSolutions-IAM5[Resource::*]",
