@@ -38,9 +38,9 @@ from local_api_load import local_stack, percentiles_ms, review_body, run_load, s
 from prepare_speed import DEFAULT_ARCHIVE
 
 from contract.layout import MODEL_SOURCE_DIR
+from contract.limits import MAX_BATCH_REVIEWS, batch_requests
 from sentiment import imdb_source, inference_toolkit
 from sentiment.evaluation import read_reviews, torch_threads
-from sentiment.inference_toolkit import REQUEST_BATCH
 from sentiment.model_loader import JSON, ServedModel, served_artifact
 
 MEDIAN_REVIEW_FILE = "train/pos/1402_7.txt"
@@ -78,14 +78,11 @@ def one_review(served: ServedModel, repeats: int) -> dict:
 
 
 def _request_bodies(texts: list[str]) -> list[bytes]:
-    return [
-        json.dumps({"reviews": texts[start : start + REQUEST_BATCH]}).encode()
-        for start in range(0, len(texts), REQUEST_BATCH)
-    ]
+    return [body.encode() for body in batch_requests(texts)]
 
 
 def batches_in_file_order(served: ServedModel, texts: list[str], threads: list[int]) -> dict:
-    """Requests of REQUEST_BATCH test reviews, as `sentiment evaluate` sends them; and the
+    """Requests of MAX_BATCH_REVIEWS test reviews, as `sentiment evaluate` sends them; and the
     same reviews sorted by length first, so that each request's reviews are as long as each
     other: no padding to skip, the most that bucketing inside a request can reach."""
     model = served.model
@@ -128,7 +125,7 @@ def batches_in_file_order(served: ServedModel, texts: list[str], threads: list[i
     tokenizer_seconds = sum(_timed(tokenize, 1))
     return {
         "reviews": len(texts),
-        "request_batch": REQUEST_BATCH,
+        "request_batch": MAX_BATCH_REVIEWS,
         "mean_words_read": round(sum(words.values()) / len(texts), 1),
         "handlers": throughput,
         # Pure Python: one thread whatever torch's setting.

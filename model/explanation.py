@@ -36,9 +36,10 @@ from preprocess import MIN_STEPS, PAD_ID, Tokenizer, Vocabulary
 METHOD = "ngram-exact+lstm-integrated-gradients"
 # Each quadrature point runs the LSTM forward and back over the whole review, so the cost grows
 # with points x words read: short texts (the page's) get the most points, a long review fewer.
-# bench/explanation_cost.py measured, against 128 points: 16 points move the shares by 3 % of
-# the largest at the median, 6 points by 7 %, and one point (gradient x input at the midpoint)
-# by half; 6 points on a 170-word review (about 100 words read) keep it within 20 ms.
+# bench/explanation_cost.py measured, against 128 points on its 24 sample reviews: 16 points
+# move the shares by 0.8 % of the largest at the median, 6 points by 2.3 %, and one point
+# (gradient x input at the midpoint) by 27 %; 6 points on a 173-word review (101 words read)
+# explained it in 15 ms (README, Benchmarks).
 POINT_WORD_BUDGET = 640
 MIN_POINTS, MAX_POINTS = 4, 16
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from contract.limits import batch_requests
 from contract.model_code import CODE_DIR, HANDLER_MODULE, import_isolated
 from contract.packaging import extract_tarball, file_sha256
 from contract.promotion import (
@@ -37,8 +38,6 @@ from contract.promotion import (
 )
 
 JSON = "application/json"
-# The endpoint's largest batch (inference.MAX_BATCH): the suite is asked as a client would.
-REQUEST_BATCH = 64
 SERVING_ENVIRONMENT = f"SM_CHANNEL_{SERVING_CHANNEL.upper()}"
 
 
@@ -65,13 +64,13 @@ def serving_artifact(channel: Path) -> Path:
 
 
 def handler_answers(handlers: ModuleType, model: Any) -> Answer:
-    """The handlers' answer to each text, asked in JSON batches as the endpoint is."""
+    """The handlers' answer to each text, asked in JSON batches as the endpoint is
+    (contract.limits.batch_requests)."""
 
     def answer(texts: list[str]) -> list[dict]:
         answers = []
-        for start in range(0, len(texts), REQUEST_BATCH):
-            # A str body: the serving toolkit decodes JSON before input_fn sees it.
-            body = json.dumps({"reviews": texts[start : start + REQUEST_BATCH]})
+        # str bodies: the serving toolkit decodes JSON before input_fn sees it.
+        for body in batch_requests(texts):
             response = handlers.output_fn(
                 handlers.predict_fn(handlers.input_fn(body, JSON), model), JSON
             )

@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from contract import behaviour
 from contract.files import EVALUATION_REPORT_FILE, TRAINING_REPORT_FILE
+from contract.limits import MAX_BATCH_REVIEWS
 from contract.packaging import file_sha256
 from sentiment import inference_toolkit
 from sentiment.baseline import THRESHOLD, fit_baseline
@@ -182,7 +183,7 @@ def evaluate(
         | {
             "seconds": round(answers.seconds, 2),
             "reviews_per_second": len(test.texts) / max(answers.seconds, 1e-9),
-            "request_batch": inference_toolkit.REQUEST_BATCH,
+            "request_batch": MAX_BATCH_REVIEWS,
             "training_job_test_accuracy": trained_accuracy,
         }
         | model_short_texts,

@@ -27,6 +27,7 @@ from http import HTTPStatus
 from sagemaker_inference.environment import Environment
 from sagemaker_inference.transformer import Transformer
 
+from contract.limits import batch_requests
 from sentiment.model_loader import ServedModel
 
 JSON = "application/json"
@@ -101,10 +102,6 @@ def invoke(
     return ModelResponse(context.status, _as_bytes(answer), context.content_type)
 
 
-# The endpoint's largest batch (inference.MAX_BATCH).
-REQUEST_BATCH = 64
-
-
 class RefusedReview(ValueError):
     """The model refused a review it was sent."""
 
@@ -112,14 +109,13 @@ class RefusedReview(ValueError):
 def batch_answers(
     served: ServedModel,
     texts: Sequence[str],
-    progress: Callable[[range], Iterable[int]] = iter,
+    progress: Callable[[list[str]], Iterable[str]] = iter,
 ) -> list[dict]:
-    """The handlers' answer for every text, sent as JSON batches of REQUEST_BATCH;
-    ``progress`` wraps the batches' start offsets (a progress bar)."""
+    """The handlers' answer for every text, sent as JSON batches (contract.limits.
+    batch_requests); ``progress`` wraps the requests (a progress bar)."""
     answers = []
-    for start in progress(range(0, len(texts), REQUEST_BATCH)):
-        body = json.dumps({"reviews": list(texts[start : start + REQUEST_BATCH])}).encode()
-        answer = invoke(served, body, JSON, JSON)
+    for body in progress(batch_requests(texts)):
+        answer = invoke(served, body.encode(), JSON, JSON)
         if answer.status != HTTPStatus.OK:
             reason = answer.body.decode("utf-8", "replace").split("\n", 1)[0]
             raise RefusedReview(f"the model answered {answer.status}: {reason}")

@@ -23,6 +23,15 @@ def test_the_runtime_fallbacks_are_the_contract(monkeypatch) -> None:
     inference = import_isolated(MODEL_SOURCE_DIR, "inference")
     assert inference.MAX_REVIEW_CHARS == limits.MAX_REVIEW_CHARS
     assert prediction_settings.DEFAULT_MAX_REVIEW_CHARS == limits.MAX_REVIEW_CHARS
+    assert inference.MAX_BATCH == limits.MAX_BATCH_REVIEWS
+
+
+def test_a_batch_request_holds_at_most_the_largest_batch_in_order() -> None:
+    texts = [f"review {number}" for number in range(2 * limits.MAX_BATCH_REVIEWS + 1)]
+    bodies = [json.loads(body)["reviews"] for body in limits.batch_requests(texts)]
+    assert [len(reviews) for reviews in bodies] == [limits.MAX_BATCH_REVIEWS] * 2 + [1]
+    assert [text for reviews in bodies for text in reviews] == texts
+    assert limits.batch_requests([]) == []
 
 
 def test_the_runtime_reads_the_environment_the_stacks_set(monkeypatch) -> None:
