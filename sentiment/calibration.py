@@ -8,6 +8,11 @@ bin's share of the answers (Guo et al., "On Calibration of Modern Neural Network
 2017). For two classes confidence is at least 0.5, so the lower half of the bins stays
 empty; the bins are the standard ones all the same, so figures compare with the
 literature's.
+
+ECE is biased upwards on a finite sample: even answers whose confidence is exactly their
+chance of being right show a gap in every bin, from chance alone. calibration_noise()
+measures that floor for the answers at hand, by drawing their outcomes as a perfectly
+calibrated model's would fall; an ECE within it says nothing about miscalibration.
 """
 
 from __future__ import annotations
@@ -18,6 +23,10 @@ import numpy as np
 from matplotlib.axes import Axes
 
 BINS = 15
+# Draws of perfectly calibrated outcomes behind calibration_noise(); seeded, so a report is
+# the same every time.
+NOISE_DRAWS = 200
+NOISE_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -73,10 +82,39 @@ def expected_calibration_error(
     return reliability(labels, scores, positive, bins).error
 
 
+def calibration_noise(
+    scores: np.ndarray, positive: np.ndarray, bins: int = BINS, draws: int = NOISE_DRAWS
+) -> dict:
+    """The ECE a perfectly calibrated model would show on these answers, from chance alone:
+    its median and 90th percentile over `draws` draws of each answer's outcome, right with
+    probability its confidence. Zero for no answers."""
+    scores, positive = np.asarray(scores, float), np.asarray(positive, bool)
+    if not len(scores):
+        return {"median": 0.0, "p90": 0.0, "draws": draws}
+    confidence = np.where(positive, scores, 1.0 - scores)
+    index = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
+    counts = np.bincount(index, minlength=bins)
+    expected = np.bincount(index, weights=confidence, minlength=bins)
+    right = np.random.default_rng(NOISE_SEED).random((draws, len(scores))) < confidence
+    # Per draw and bin: |hits - sum of confidences|, summed over bins, over all answers.
+    hits = np.stack([np.bincount(index, weights=row, minlength=bins) for row in right])
+    errors = np.abs(hits - expected).sum(axis=1) / counts.sum()
+    return {
+        "median": float(np.median(errors)),
+        "p90": float(np.quantile(errors, 0.9)),
+        "draws": draws,
+    }
+
+
 def calibration_figures(labels: np.ndarray, scores: np.ndarray, positive: np.ndarray) -> dict:
-    """ECE and the reliability diagram's bins, for a report."""
+    """ECE, the ECE that chance alone gives a calibrated model on as many answers
+    (calibration_noise), and the reliability diagram's bins, for a report."""
     binned = reliability(labels, scores, positive)
-    return {"ece": binned.error, "reliability": binned.to_json()}
+    return {
+        "ece": binned.error,
+        "ece_if_calibrated": calibration_noise(scores, positive),
+        "reliability": binned.to_json(),
+    }
 
 
 def plot_reliability(axes: Axes, curves: dict[str, Reliability], title: str) -> None:

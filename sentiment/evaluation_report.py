@@ -119,6 +119,7 @@ def _short_text_rows(report: dict, models: dict[str, dict]) -> list[str]:
         f"short-review check: {report['short_reviews']['texts']:,} texts",
         _row("  accuracy", [check["accuracy"] for check in short]),
         _row("  ECE", [check["ece"] for check in short]),
+        _row("  ECE if calibrated (p90)", [check["ece_if_calibrated"]["p90"] for check in short]),
         f"behaviour suite: {suites[0]['cases']} cases, pass rate",
         *(
             _row(f"  {name}", [suite["capabilities"][name]["pass_rate"] for suite in suites])
@@ -149,6 +150,9 @@ def summary_table(report: dict) -> str:
             f"{title:<26}" + "".join(f"{m['confusion_matrix'][key]:>12,}" for m in models.values())
         )
     lines.append(_row(f"ECE ({BINS} bins)", [m["ece"] for m in models.values()]))
+    lines.append(
+        _row("ECE if calibrated (p90)", [m["ece_if_calibrated"]["p90"] for m in models.values()])
+    )
     lines.extend(_short_text_rows(report, models))
     lines.append(f"{'reviews/s (handlers)':<26}{report['model']['reviews_per_second']:>12,.0f}")
     if "baseline" in report:

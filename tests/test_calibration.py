@@ -78,3 +78,45 @@ def test_the_report_s_bins_read_back_and_plot():
         "calibrated",
         f"test (ECE {figures['ece']:.3f})",
     ]
+
+
+def _drawn_outcomes(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """The labels of calibration_noise's first draw: each answer right with its confidence."""
+    confidence = np.where(positive, scores, 1 - scores)
+    right = np.random.default_rng(calibration.NOISE_SEED).random((1, len(scores)))[0] < confidence
+    return np.where(right == positive, 1, 0)
+
+
+def test_the_noise_floor_is_the_ece_of_outcomes_drawn_as_the_confidence_says():
+    rng = np.random.default_rng(5)
+    scores = rng.random(300)
+    positive = scores >= 0.5
+    noise = calibration.calibration_noise(scores, positive, draws=1)
+    labels = _drawn_outcomes(scores, positive)
+    assert noise["median"] == pytest.approx(
+        calibration.expected_calibration_error(labels, scores, positive)
+    )
+    assert noise["median"] > 0  # chance alone leaves a gap
+
+
+def test_the_noise_floor_shrinks_with_the_number_of_answers():
+    rng = np.random.default_rng(6)
+    few, many = rng.random(250), rng.random(25_000)
+    floor_few = calibration.calibration_noise(few, few >= 0.5)
+    floor_many = calibration.calibration_noise(many, many >= 0.5)
+    # About 1/sqrt(n): a hundred times the answers, a tenth of the floor.
+    assert floor_few["median"] > 5 * floor_many["median"]
+    assert floor_few["p90"] >= floor_few["median"]
+    assert calibration.calibration_noise(few, few >= 0.5) == floor_few  # seeded
+
+
+def test_certain_answers_have_no_noise_and_no_answers_none():
+    scores = np.array([1.0, 0.0, 1.0])
+    assert calibration.calibration_noise(scores, scores >= 0.5)["p90"] == 0.0
+    assert calibration.calibration_noise(np.array([]), np.array([], bool))["median"] == 0.0
+
+
+def test_the_report_gives_the_noise_floor_beside_the_error():
+    scores = np.random.default_rng(7).random(100)
+    figures = calibration.calibration_figures(np.ones(100), scores, scores >= 0.5)
+    assert figures["ece_if_calibrated"] == calibration.calibration_noise(scores, scores >= 0.5)
