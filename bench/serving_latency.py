@@ -12,7 +12,9 @@
    (--batch-threads): reviews per second, on a second pass (a serving process's stem cache
    and kernels are warm) and on the first; the same reviews sorted by length before they
    are cut into requests (no padding: the bound for bucketing inside a request); and the
-   tokenizer alone on the same reviews, for its share.
+   tokenizer alone on the same reviews, for its share. Beside each, the network's LSTM alone
+   (both directions' recurrence over the reviews' embeddings, length-bucketed as a request
+   buckets them): the part of the work no handler change can skip, a floor for this network.
    --checkout-code loads the artifact's weights with the checkout's model/ handlers
    instead of the artifact's own code/.
 2. End to end over loopback: ``sentiment up --model ...`` on free ports (or the API at
@@ -64,17 +66,41 @@ def one_review(served: ServedModel, repeats: int) -> dict:
         assert answer.status == 200, answer.body
 
     request = served.handlers.input_fn(body.decode(), JSON)
+    lstm = _lstm_alone(served, [review])
     with torch_threads(1):
         _timed(one, 50)  # warm-up
         handlers = _timed(one, repeats)
         predict = _timed(lambda: served.handlers.predict_fn(request, served.model), repeats)
+        recurrence = _timed(lstm, repeats)
     return {
         "torch_threads": 1,
         "review_words": len(review.split()),
         "calls": repeats,
         "handlers": percentiles_ms(handlers),
         "predict_fn": percentiles_ms(predict),
+        "lstm_alone": percentiles_ms(recurrence),
     }
+
+
+def _lstm_alone(served: ServedModel, texts: list[str]):
+    """A call that runs the network's LSTM module, and nothing else, over `texts` cut into
+    MAX_BATCH_REVIEWS-review requests and length-bucketed as the handlers bucket them."""
+    handlers, network = served.handlers, served.model.network
+    batches = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), MAX_BATCH_REVIEWS):
+            request = texts[start : start + MAX_BATCH_REVIEWS]
+            encoded = handlers.encode_reviews(request, served.model)
+            for bucket in handlers.length_buckets([len(review) for review in encoded]):
+                ids, lengths = handlers.encode_batch([encoded[row] for row in bucket])
+                batches.append((network.embedding(ids), lengths))
+
+    def run() -> None:
+        with torch.inference_mode():
+            for embedded, lengths in batches:
+                network.lstm(embedded, lengths)
+
+    return run
 
 
 def _request_bodies(texts: list[str]) -> list[bytes]:
@@ -97,6 +123,7 @@ def batches_in_file_order(served: ServedModel, texts: list[str], threads: list[i
             answer = inference_toolkit.invoke(served, body, JSON, JSON)
             assert answer.status == 200, answer.body
 
+    lstm_sorted = _lstm_alone(served, sorted(texts, key=words.__getitem__))
     throughput = []
     for count in threads:
         with torch_threads(count):
@@ -107,6 +134,8 @@ def batches_in_file_order(served: ServedModel, texts: list[str], threads: list[i
                 order: sum(_timed(lambda bodies=bodies: send_all(bodies), 1))
                 for order, bodies in orders.items()
             }
+            lstm_sorted()  # warm-up
+            lstm_seconds = sum(_timed(lstm_sorted, 1))
         throughput.append(
             {
                 "torch_threads": count,
@@ -114,6 +143,9 @@ def batches_in_file_order(served: ServedModel, texts: list[str], threads: list[i
                 "first_pass_reviews_per_second": round(len(texts) / first, 1),
                 "sorted_by_length_reviews_per_second": round(
                     len(texts) / seconds["sorted_by_length"], 1
+                ),
+                "lstm_alone_sorted_by_length_reviews_per_second": round(
+                    len(texts) / lstm_seconds, 1
                 ),
             }
         )
