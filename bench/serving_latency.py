@@ -12,9 +12,10 @@
    (--batch-threads): reviews per second, on a second pass (a serving process's stem cache
    and kernels are warm) and on the first; the same reviews sorted by length before they
    are cut into requests (no padding: the bound for bucketing inside a request); and the
-   tokenizer alone on the same reviews, for its share. Beside each, the network's LSTM alone
-   (both directions' recurrence over the reviews' embeddings, length-bucketed as a request
-   buckets them): the part of the work no handler change can skip, a floor for this network.
+   tokenizer alone on the same reviews, for its share. Beside the single review and the
+   requests sorted by length, the network's LSTM alone (both directions' recurrence over the
+   reviews' embeddings, length-bucketed as a request buckets them): the part of the work no
+   handler change can skip, a floor for this network.
    --checkout-code loads the artifact's weights with the checkout's model/ handlers
    instead of the artifact's own code/.
 2. End to end over loopback: ``sentiment up --model ...`` on free ports (or the API at
@@ -33,6 +34,7 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -82,7 +84,7 @@ def one_review(served: ServedModel, repeats: int) -> dict:
     }
 
 
-def _lstm_alone(served: ServedModel, texts: list[str]):
+def _lstm_alone(served: ServedModel, texts: list[str]) -> Callable[[], None]:
     """A call that runs the network's LSTM module, and nothing else, over `texts` cut into
     MAX_BATCH_REVIEWS-review requests and length-bucketed as the handlers bucket them."""
     handlers, network = served.handlers, served.model.network
