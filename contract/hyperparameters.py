@@ -94,6 +94,13 @@ HYPERPARAMETERS = (
         True,
         "the n-gram branch also reads a negated word as its plain word, sign turned",
     ),
+    Hyperparameter(
+        "negation-flip-window",
+        int,
+        2,
+        "the word that flips is the strongest of each negation scope's first this many",
+        1,
+    ),
     Hyperparameter("ngram-c", float, 0.2, "n-gram branch inverse L2 strength (C)", above=0),
     Hyperparameter("word2vec-epochs", int, 10, "0 starts from random embeddings", 0),
     Hyperparameter(

@@ -41,11 +41,19 @@ class NetworkConfig:
     # Whether the fusion also reads the review's length (see SentimentNetwork.fusion_inputs).
     length_aware_fusion: bool = True
     # Whether the n-gram branch also reads a negated word as its plain word with the sign
-    # turned (see SentimentNetwork.ngram_terms).
+    # turned (see SentimentNetwork.ngram_terms), and which: of each negation scope's first
+    # `negation_flip_window` words, the one whose plain word's |naive-Bayes ratio| is largest.
     negation_flips: bool = True
+    negation_flip_window: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("vocabulary_size", "embedding_dim", "hidden_dim", "layers"):
+        for name in (
+            "vocabulary_size",
+            "embedding_dim",
+            "hidden_dim",
+            "layers",
+            "negation_flip_window",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.dropout < 1:
@@ -58,8 +66,10 @@ class NetworkConfig:
 
     @classmethod
     def from_json(cls, data: dict) -> NetworkConfig:
-        # Artifacts saved before a setting existed were trained without it.
-        return cls(**{"length_aware_fusion": False, "negation_flips": False, **data})
+        # Artifacts saved before a setting existed were trained without it (and flipped a
+        # scope's first word).
+        saved = {"length_aware_fusion": False, "negation_flips": False, "negation_flip_window": 1}
+        return cls(**saved | data)
 
     @property
     def fusion_width(self) -> int:
@@ -185,24 +195,54 @@ class SentimentNetwork(nn.Module):
         """Each review's distinct n-gram terms as signed feature ids, 0 where there is none.
 
         Presence, not counts (NBSVM's binarized features): repeats within a review are
-        dropped. With `negation_flips`, the first word of each negation's scope also counts
-        as its plain word with the sign turned, written as the plain word's id negated:
-        "not enjoyable" weighs against the film as much as "enjoyable" weighs for it, even
-        where the reviews hold too few "not_enjoy" for that feature's own weight to say so;
-        fitted beside the flip, that weight corrects it where the reviews disagree ("not
-        bad" is faint praise at best). Only the first word: flipping every word of a long
-        scope cost validation accuracy.
+        dropped. With `negation_flips`, one word of each negation's scope also counts as its
+        plain word with the sign turned (flipped_words), written as the plain word's id
+        negated: "not enjoyable" weighs against the film as much as "enjoyable" weighs for
+        it, even where the reviews hold too few "not_enjoy" for that feature's own weight to
+        say so; fitted beside the flip, that weight corrects it where the reviews disagree
+        ("not bad" is faint praise at best).
         """
         features = self.ngram_features(ids, lengths)
         if self.config.negation_flips:
-            plain = self.plain_ids[ids]  # 0 for padding too
-            negated = plain > 0
-            first = negated.clone()
-            first[:, 1:] &= ~negated[:, :-1]
-            # A word outside the vocabulary has no weight to turn.
-            flipped = torch.where(first & (plain > OOV_ID), plain, 0)
-            features = torch.cat([features, -flipped], dim=1)
+            features = torch.cat([features, -self.flipped_words(ids)], dim=1)
         return unique_per_row(features)
+
+    def flipped_words(self, ids: torch.Tensor) -> torch.Tensor:
+        """(batch, steps): the plain word id at the one word of each negation scope that
+        flips, 0 everywhere else (padding is outside any scope).
+
+        The word is the one, among the scope's first `negation_flip_window` words, whose
+        plain word has the largest absolute naive-Bayes ratio (a buffer, fixed before the
+        weights are fitted), the earliest on a tie; a word outside the vocabulary has no
+        weight to turn (and a negated word outside it reads as OOV, outside any scope, so it
+        ends one).
+        One word per scope, near its start: flipping every word of a long scope cost
+        validation accuracy, and the first word alone missed "not something I loved"
+        (`someth`, then `love`). Measured on the validation split with the default model's
+        LSTM: the stronger of the first two words, fused 0.9224 against 0.9232 for the first
+        word alone (2 reviews of 2,500), validation crops 0.7312 against 0.7304, negated
+        praise in the behaviour suite 0.924 against 0.879.
+        """
+        plain = self.plain_ids[ids]
+        negated = plain > 0
+        if not negated.any():  # most texts: nothing to choose
+            return torch.zeros_like(plain)
+        starts = negated.clone()
+        starts[:, 1:] &= ~negated[:, :-1]
+        position = torch.arange(ids.size(1), device=ids.device)
+        # Where the scope holding each word starts; equal for two words of one scope.
+        scope_start = torch.where(starts, position, 0).cummax(dim=1).values
+        chosen = negated & (plain > OOV_ID)
+        chosen &= position - scope_start < self.config.negation_flip_window
+        strength = torch.where(chosen, self.ngram_ratios[plain].abs(), -1.0)
+        for gap in range(1, self.config.negation_flip_window):
+            same_scope = scope_start[:, gap:] == scope_start[:, :-gap]
+            # Out: a word with a stronger one `gap` words later, or one as strong `gap` earlier.
+            later = same_scope & (strength[:, gap:] > strength[:, :-gap])
+            earlier = same_scope & (strength[:, :-gap] >= strength[:, gap:])
+            chosen[:, :-gap] &= ~later
+            chosen[:, gap:] &= ~earlier
+        return torch.where(chosen, plain, 0)
 
     def ngram_logit(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         terms = self.ngram_terms(ids, lengths)
@@ -229,10 +269,7 @@ class SentimentNetwork(nn.Module):
         if self.config.bigrams:
             words.append(positions[:-1])
         if self.config.negation_flips:
-            plain = self.plain_ids[ids]
-            first = plain > 0
-            first[1:] &= ~(plain[:-1] > 0)
-            features = torch.cat([features, -torch.where(first & (plain > OOV_ID), plain, 0)])
+            features = torch.cat([features, -self.flipped_words(ids[None])[0]])
             words.append(positions)
         starts = torch.cat(words)
         values = self.ngram_weights.weight[features.abs(), 0] * self.ngram_ratios[features.abs()]

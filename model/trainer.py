@@ -140,6 +140,7 @@ class Trainer:
             dropout=args.dropout,
             bigrams=len(bigrams),
             negation_flips=args.negation_flips,
+            negation_flip_window=args.negation_flip_window,
         )
         torch.manual_seed(args.seed)
         self.network = SentimentNetwork(self.config).to(self.device)
@@ -224,6 +225,9 @@ class Trainer:
         # are weighed as a short text's.
         written = signs > 0
         ratios = naive_bayes_ratios(features[written], positive[written], feature_count)
+        with torch.no_grad():
+            # Which word of a negation scope flips depends on them (flipped_words).
+            network.ngram_ratios.copy_(ratios)
         fitted = concatenate([self.train, self.train_crops])
         reviews, features, signs = presence(network, fitted, self.args.batch_size)
         design = torch.sparse_coo_tensor(
@@ -234,7 +238,6 @@ class Trainer:
         ).coalesce()  # a word both written and flipped in one review adds up to one entry
         fit = logistic_regression(design, torch.from_numpy(fitted.labels), self.args.ngram_c)
         with torch.no_grad():
-            network.ngram_ratios.copy_(ratios)
             network.ngram_weights.weight.copy_(fit.weights[:, None])
             network.ngram_bias.fill_(fit.bias)
         val_loss, val_accuracy = _scores(

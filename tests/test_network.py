@@ -217,13 +217,19 @@ def test_the_ngram_branch_counts_presence_not_repeats():
 def test_config_round_trips_through_json_and_rejects_nonsense():
     config = _config(layers=2, bidirectional=False)
     assert network.NetworkConfig.from_json(config.to_json()) == config
-    for overrides in ({"hidden_dim": 0}, {"layers": 0}, {"dropout": 1.0}, {"bigrams": -1}):
+    for overrides in (
+        {"hidden_dim": 0},
+        {"layers": 0},
+        {"dropout": 1.0},
+        {"bigrams": -1},
+        {"negation_flip_window": 0},
+    ):
         with pytest.raises(ValueError, match=next(iter(overrides))):
             _config(**overrides)
 
 
 def test_the_first_word_of_a_negation_also_counts_as_its_plain_word_with_the_sign_turned():
-    model = _network(_config(bigrams=0))
+    model = _network(_config(bigrams=0, negation_flip_window=1))
     negation, plain, negated, next_plain, next_negated, unknown, other = 2, 4, 9, 5, 10, 11, 3
     with torch.no_grad():
         model.plain_ids[negated] = plain
@@ -250,6 +256,49 @@ def test_the_first_word_of_a_negation_also_counts_as_its_plain_word_with_the_sig
     torch.testing.assert_close(logits, torch.tensor(expected) + 0.5)
 
 
+def _negations(
+    model: network.SentimentNetwork, plain_of: dict[int, int], ratios: dict[int, float]
+) -> None:
+    with torch.no_grad():
+        for negated, plain in plain_of.items():
+            model.plain_ids[negated] = plain
+        for word, ratio in ratios.items():
+            model.ngram_ratios[word] = ratio
+
+
+def test_the_word_that_flips_is_the_strongest_of_the_scope_s_first_words():
+    negation, other = 2, 3
+    # Negated words 7-11 and their plain words 4, 5, 6, 6 and (unknown) OOV.
+    plain_of = {7: 4, 8: 5, 9: 6, 10: 6, 11: 1}
+    ratios = {4: 0.1, 5: -0.9, 6: 0.5}
+    model = _network(_config(bigrams=0, negation_flip_window=2))
+    _negations(model, plain_of, ratios)
+    reviews = [
+        [negation, 7, 8, other],  # |-0.9| beats 0.1: the second word flips
+        [negation, 8, 7],  # the first is the stronger
+        [negation, 7, 7, 8],  # only the first two count: 8 is past the window
+        [negation, 9, 10, other, negation, 11, 7],  # a tie goes to the earlier; per scope
+        [negation, 11, 7],  # an unknown plain word never flips
+        [7],  # a scope at the very start
+    ]
+    flipped = model.flipped_words(_padded(reviews)[0])
+    assert flipped.tolist() == [
+        [0, 0, 5, 0, 0, 0, 0],
+        [0, 5, 0, 0, 0, 0, 0],
+        [0, 4, 0, 0, 0, 0, 0],
+        [0, 6, 0, 0, 0, 0, 4],
+        [0, 0, 4, 0, 0, 0, 0],
+        [4, 0, 0, 0, 0, 0, 0],
+    ]
+    # With a window of one, each scope's first word whose plain word is known.
+    first = _network(_config(bigrams=0, negation_flip_window=1))
+    _negations(first, plain_of, ratios)
+    assert first.flipped_words(_padded(reviews[:2])[0]).tolist() == [[0, 4, 0, 0], [0, 5, 0, 0]]
+    # ngram_terms reads the flip as the plain word's id, negated.
+    terms = model.ngram_terms(*_padded(reviews[:1]))[0].tolist()
+    assert -5 in terms and -4 not in terms
+
+
 def test_without_negation_flips_the_network_has_no_plain_ids_so_older_weights_load():
     older = _network(_config(negation_flips=False))
     assert "plain_ids" not in older.state_dict()
@@ -257,5 +306,8 @@ def test_without_negation_flips_the_network_has_no_plain_ids_so_older_weights_lo
     # A model_config.json saved before the setting existed reads as trained without it.
     saved = {key: value for key, value in _config().to_json().items() if key != "negation_flips"}
     assert network.NetworkConfig.from_json(saved).negation_flips is False
+    # Artifacts from before the window flipped a scope's first word.
+    saved.pop("negation_flip_window")
+    assert network.NetworkConfig.from_json(saved).negation_flip_window == 1
     ids, lengths = _padded([[9, 4]])
     assert older.ngram_terms(ids, lengths).min() >= 0

@@ -24,7 +24,7 @@ import nltk.stem.porter
 import numpy as np
 import pytest
 import torch
-from imdb_fixture import generate_reviews, write_directory
+from imdb_fixture import FixtureReview, generate_reviews, write_directory
 from model_artifacts import MODEL_DIR_LAYOUT, TINY_HYPERPARAMETERS, VENDORED, layout
 
 from contract.drift import BASELINE_FILE
@@ -458,3 +458,55 @@ def test_sentiment_train_refuses_a_model_worse_than_the_serving_one(
         error,
     ), error
     assert not (model_dir / "model.tar.gz").exists()
+
+
+def test_the_ngram_branch_is_fitted_on_the_flips_it_serves_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The word of a negation scope that flips depends on the naive-Bayes ratios, so they
+    must be in the network before the weights' design is read: fitted on other flips than
+    it serves with, the branch would be wrong without any error."""
+    sys.path.insert(0, str(MODEL_SOURCE_DIR))
+    import dataset
+    import ngram_fit
+    import train as train_module
+    import trainer as trainer_module
+    from preprocess import OOV_ID
+
+    # Scopes whose first word ("plot", in reviews of both kinds) is weaker than their
+    # second ("terrible", in negative ones only).
+    extra = [
+        FixtureReview("train/pos", 1000 + index, 8, "A fine film. It is not plot terrible.")
+        for index in range(10)
+    ]
+    corpus = write_directory(generate_reviews() + extra, tmp_path / "corpus")
+    data = tmp_path / "prepared"
+    prepare(corpus, data, PrepareOptions(workers=1))
+    paths = trainer_module.Paths(
+        model_dir=tmp_path / "model",
+        train=data / "train",
+        validation=data / "validation",
+        test=None,
+        unlabeled=None,
+        output_dir=tmp_path / "output",
+        checkpoint_dir=tmp_path / "checkpoints",
+    )
+    args = train_module.parse_args(["--negation-flip-window", "2"])
+    fitting = trainer_module.Trainer(args, paths)
+    seen = []
+
+    def recorded_presence(*arguments):
+        seen.append(ngram_fit.presence(*arguments))
+        return seen[-1]
+
+    monkeypatch.setattr(trainer_module, "presence", recorded_presence)
+    fitting.train_ngram_branch()
+    network, fitted = fitting.network, dataset.concatenate([fitting.train, fitting.train_crops])
+    served = ngram_fit.presence(network, fitted, args.batch_size)
+    for at_fit, now in zip(seen[-1], served, strict=True):
+        assert torch.equal(at_fit, now)
+    # A second word flips after a first that could have: the check above can fail.
+    ids = torch.from_numpy(dataset.padded_batch(fitted, np.arange(len(fitted)))[0])
+    flipped = network.flipped_words(ids)
+    could_flip = network.plain_ids[ids] > OOV_ID
+    assert (flipped[:, 1:] > 0)[could_flip[:, :-1]].any()
