@@ -57,15 +57,22 @@ class Reliability:
         return float((self.counts * np.abs(self.accuracy - self.confidence)).sum() / total)
 
 
+def _binned_confidence(
+    scores: np.ndarray, positive: np.ndarray, bins: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each answer's confidence in the class it predicts, and its bin's index."""
+    confidence = np.where(positive, scores, 1.0 - scores)
+    # Bin m holds ((m-1)/M, m/M]; a confidence of exactly 0 joins the first.
+    return confidence, np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
+
+
 def reliability(
     labels: np.ndarray, scores: np.ndarray, positive: np.ndarray, bins: int = BINS
 ) -> Reliability:
     """Bin the answers by confidence: `scores` are P(positive), `positive` the decisions."""
     labels, scores, positive = np.asarray(labels), np.asarray(scores), np.asarray(positive, bool)
-    confidence = np.where(positive, scores, 1.0 - scores)
+    confidence, index = _binned_confidence(scores, positive, bins)
     right = positive == (labels == 1)
-    # Bin m holds ((m-1)/M, m/M]; a confidence of exactly 0 joins the first.
-    index = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
     counts = np.bincount(index, minlength=bins)
     filled = counts > 0
     totals = np.bincount(index, weights=confidence, minlength=bins)
@@ -91,8 +98,7 @@ def calibration_noise(
     scores, positive = np.asarray(scores, float), np.asarray(positive, bool)
     if not len(scores):
         return {"median": 0.0, "p90": 0.0, "draws": draws}
-    confidence = np.where(positive, scores, 1.0 - scores)
-    index = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
+    confidence, index = _binned_confidence(scores, positive, bins)
     counts = np.bincount(index, minlength=bins)
     expected = np.bincount(index, weights=confidence, minlength=bins)
     right = np.random.default_rng(NOISE_SEED).random((draws, len(scores))) < confidence

@@ -325,45 +325,30 @@ def test_the_training_role_may_read_the_serving_model_for_the_promotion_gate() -
     role = {"Ref": Match.string_like_regexp("^TrainingExecutionRole")}
     artifact_bucket = {"Fn::ImportValue": "imdb-sentiment-artifact-bucket-arn"}
 
+    def has_statement(statement: dict) -> None:
+        template.has_resource_properties(
+            "AWS::IAM::Policy",
+            {
+                "Roles": [role],
+                "PolicyDocument": {"Statement": Match.array_with([Match.object_like(statement)])},
+            },
+        )
+
     # The serving channel: SageMaker lists its prefix (the artifact's exact key) and reads it.
-    template.has_resource_properties(
-        "AWS::IAM::Policy",
+    has_statement(
         {
-            "Roles": [role],
-            "PolicyDocument": {
-                "Statement": Match.array_with(
-                    [
-                        Match.object_like(
-                            {
-                                "Action": "s3:GetObject",
-                                "Resource": Match.array_with(
-                                    [{"Fn::Join": ["", [artifact_bucket, f"/{SERVING_MODELS}"]]}]
-                                ),
-                            }
-                        )
-                    ]
-                )
-            },
-        },
+            "Action": "s3:GetObject",
+            "Resource": Match.array_with(
+                [{"Fn::Join": ["", [artifact_bucket, f"/{SERVING_MODELS}"]]}]
+            ),
+        }
     )
-    template.has_resource_properties(
-        "AWS::IAM::Policy",
+    has_statement(
         {
-            "Roles": [role],
-            "PolicyDocument": {
-                "Statement": Match.array_with(
-                    [
-                        Match.object_like(
-                            {
-                                "Action": "s3:ListBucket",
-                                "Resource": artifact_bucket,
-                                "Condition": {"StringLike": {"s3:prefix": [SERVING_MODELS]}},
-                            }
-                        )
-                    ]
-                )
-            },
-        },
+            "Action": "s3:ListBucket",
+            "Resource": artifact_bucket,
+            "Condition": {"StringLike": {"s3:prefix": [SERVING_MODELS]}},
+        }
     )
 
 
