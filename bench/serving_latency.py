@@ -15,9 +15,11 @@
    tokenizer alone on the same reviews, for its share. Beside the single review and the
    requests sorted by length, the network's LSTM alone (both directions' recurrence over the
    reviews' embeddings, length-bucketed as a request buckets them): the part of the work no
-   handler change can skip, a floor for this network.
+   handler change can skip, a floor for this network. Last, the same file-order requests
+   with one in flight per --batch-threads' largest count, one torch thread each.
    --checkout-code loads the artifact's weights with the checkout's model/ handlers
-   instead of the artifact's own code/.
+   instead of the artifact's own code/. `lstm_precision` says what the handlers ran the LSTM
+   in on this CPU (bfloat16 where it has AMX, unless LSTM_PRECISION=float32 is set).
 2. End to end over loopback: ``sentiment up --model ...`` on free ports (or the API at
    --api-url), then a bounded load generator — --concurrency clients, each sending its next
    review as soon as the last is answered, for --seconds — reports requests per second,
@@ -35,6 +37,8 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -122,8 +126,7 @@ def batches_in_file_order(served: ServedModel, texts: list[str], threads: list[i
 
     def send_all(bodies: list[bytes]) -> None:
         for body in bodies:
-            answer = inference_toolkit.invoke(served, body, JSON, JSON)
-            assert answer.status == 200, answer.body
+            _send(served, body)
 
     lstm_sorted = _lstm_alone(served, sorted(texts, key=words.__getitem__))
     throughput = []
@@ -162,8 +165,33 @@ def batches_in_file_order(served: ServedModel, texts: list[str], threads: list[i
         "request_batch": MAX_BATCH_REVIEWS,
         "mean_words_read": round(sum(words.values()) / len(texts), 1),
         "handlers": throughput,
+        "concurrent_requests": concurrent_requests(
+            served, orders["file_order"], len(texts), max(threads)
+        ),
         # Pure Python: one thread whatever torch's setting.
         "tokenizer_reviews_per_second": round(len(texts) / tokenizer_seconds, 1),
+    }
+
+
+def _send(served: ServedModel, body: bytes) -> None:
+    answer = inference_toolkit.invoke(served, body, JSON, JSON)
+    assert answer.status == 200, answer.body
+
+
+def concurrent_requests(
+    served: ServedModel, bodies: list[bytes], reviews: int, in_flight: int
+) -> dict:
+    """The same file-order requests (`reviews` in all), `in_flight` of them served at once
+    with one torch thread each: how a server with a worker per core (the serving container's
+    workers, the endpoint emulator's one-thread requests) spends its cores, rather than two
+    threads on one request's small matrices."""
+    with torch_threads(1), ThreadPoolExecutor(in_flight) as pool:
+        list(pool.map(partial(_send, served), bodies))  # warm-up
+        seconds = sum(_timed(lambda: list(pool.map(partial(_send, served), bodies)), 1))
+    return {
+        "requests_in_flight": in_flight,
+        "torch_threads_per_request": 1,
+        "reviews_per_second": round(reviews / seconds, 1),
     }
 
 
@@ -213,6 +241,8 @@ def main() -> None:
     results = run_header(args.model, args.checkout_code)
     code = MODEL_SOURCE_DIR if args.checkout_code else None
     with served_artifact(args.model, code) as served:
+        # What the handlers' model_fn chose for this CPU (LSTM_PRECISION); older code: float32.
+        results["lstm_precision"] = getattr(served.model, "lstm_precision", "float32")
         results["in_process_one_review"] = one_review(served, args.repeats)
         if args.batch_reviews:
             root = imdb_source.resolve(args.source, args.cache_dir)

@@ -41,6 +41,11 @@ MIN_CONFIDENCE = 0.7
 # Below this share of known words the review is mostly gibberish or another language, and the
 # score rests on the few words the model happened to recognise.
 MIN_KNOWN_SHARE = 0.5
+# "auto": the LSTM scores in bfloat16 on a CPU with AMX (SentimentNetwork.lstm
+# .serve_in_bfloat16), float32 elsewhere: bfloat16 was measured faster on AMX only.
+# "float32": float32 everywhere.
+LSTM_PRECISION = os.environ.get("LSTM_PRECISION", "auto")
+LSTM_PRECISIONS = ("auto", "float32")
 
 try:
     # The serving container answers with this error's status code and message;
@@ -89,6 +94,7 @@ class LoadedModel:
     vocabulary: Vocabulary
     tokenizer: Tokenizer
     version: str
+    lstm_precision: str = "float32"  # what scoring runs the LSTM in (lstm_precision())
 
 
 def _read_json(path: Path) -> dict:
@@ -128,9 +134,20 @@ def model_fn(model_dir: str) -> LoadedModel:
     except Exception as error:  # torch raises several types for a damaged file
         raise ArtifactError(f"model artifact file corrupt: {weights}: {error}") from None
     network.eval()
+    precision = lstm_precision(LSTM_PRECISION)
+    if precision == "bfloat16":
+        network.lstm.serve_in_bfloat16()
     return LoadedModel(
-        network, vocabulary, Tokenizer(vocabulary.settings), model_version(directory)
+        network, vocabulary, Tokenizer(vocabulary.settings), model_version(directory), precision
     )
+
+
+def lstm_precision(setting: str) -> str:
+    """What the LSTM scores in under `setting` (LSTM_PRECISIONS) on this CPU."""
+    if setting not in LSTM_PRECISIONS:
+        raise ValueError(f"LSTM_PRECISION must be one of {LSTM_PRECISIONS}, got {setting!r}")
+    has_amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    return "bfloat16" if setting == "auto" and has_amx else "float32"
 
 
 def model_version(model_dir: Path) -> str:
@@ -235,11 +252,12 @@ def encode_batch(encoded: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tens
 
 # What a batch costs the network beyond its reviews' steps, in units of one review's step:
 # a fixed cost per batch (setting up the LSTM calls, the other layers' dispatch), and per step
-# a cost whatever the batch's size. Measured on file-order requests of 64 (one thread), the
-# network's time was flat, within noise, from 50 to 600 and from 0 to 4; with no overhead
-# (a batch per distinct length) it was 2.3 times as long.
-BATCH_OVERHEAD_STEPS = 150.0
-STEP_OVERHEAD_REVIEWS = 1.0
+# a cost whatever the batch's size. Chosen on the handlers' throughput over 6,400 test
+# reviews in file-order requests of 64, alternating settings in one process: 300 and 4 were
+# the fastest or within noise of it, bfloat16 and float32, one thread and two; the earlier
+# 150 and 1 were 6 to 17 % slower (medians of three alternated runs).
+BATCH_OVERHEAD_STEPS = 300.0
+STEP_OVERHEAD_REVIEWS = 4.0
 
 
 def length_buckets(

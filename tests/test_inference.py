@@ -48,6 +48,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def served(model_dir: Path) -> ServedModel:
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("MAX_REVIEW_CHARS", raising=False)
+        patch.delenv("LSTM_PRECISION", raising=False)
         return load_model_dir(model_dir)
 
 
@@ -255,7 +256,8 @@ def test_a_batch_of_mixed_lengths_in_mixed_order_scores_each_review_as_alone(
     handlers, model = both_branches.handlers, both_branches.model
     # Lengths in no order, a review cut at max_length (500 words), one of stopwords only,
     # one with no words at all, and a review sent twice.
-    reviews = [_words(n, seed) for seed, n in enumerate([40, 3, 700, 17, 1, 230, 40, 9, 120])]
+    lengths = [40, 3, 700, 17, 1, 230, 40, 9, 120, 60, 70, 80]
+    reviews = [_words(n, seed) for seed, n in enumerate(lengths)]
     reviews[4:4] = ["the and of it", "🎬 !!!", reviews[0]]
     lengths = [len(ids) for ids in handlers.encode_reviews(reviews, model)]
     assert len(handlers.length_buckets(lengths)) > 2  # run as several batches, reordered
@@ -266,6 +268,30 @@ def test_a_batch_of_mixed_lengths_in_mixed_order_scores_each_review_as_alone(
     assert (alone[2].words, alone[4].words, alone[5].words) == (500, 0, 0)
     # Distinct but for the review sent twice and the two with no word to read.
     assert len({round(s.score, 4) for s in alone}) == len(reviews) - 2
+
+
+@pytest.mark.parametrize(
+    ("setting", "amx", "precision"),
+    [("auto", True, "bfloat16"), ("auto", False, "float32"), ("float32", True, "float32")],
+)
+def test_the_lstm_scores_in_bfloat16_on_a_cpu_with_amx_unless_told_float32(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch, setting: str, amx: bool, precision: str
+):
+    monkeypatch.setenv("LSTM_PRECISION", setting)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    served = load_model_dir(model_dir)
+    assert served.model.lstm_precision == precision
+    assert bool(served.model.network.lstm._bfloat16_layers) == (precision == "bfloat16")
+    answer = _answer(served, json.dumps({"review": PRAISE}).encode(), JSON)
+    assert answer["sentiment"] == "positive"
+
+
+def test_an_unknown_lstm_precision_is_refused_by_name(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("LSTM_PRECISION", "float16")
+    with pytest.raises(ValueError, match="LSTM_PRECISION must be one of"):
+        load_model_dir(model_dir)
 
 
 def _batch_cost(buckets: list[list[int]], lengths: list[int], overhead: float, step: float):

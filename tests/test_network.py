@@ -139,6 +139,34 @@ def test_lstm_computes_what_nn_lstm_computes_over_a_packed_sequence(
     torch.testing.assert_close(outputs[:, : expected.size(1)][real], expected[real])
 
 
+@pytest.mark.parametrize("layers", [1, 2])
+def test_serving_in_bfloat16_scores_near_float32_and_leaves_gradients_and_weights_float32(
+    layers: int,
+):
+    model = _network(_config(layers=layers, embedding_dim=16, hidden_dim=24), seed=3)
+    ids, lengths = _padded(REVIEWS)
+    with torch.no_grad():
+        full = model(ids, lengths)
+    saved = {name: value.clone() for name, value in model.state_dict().items()}
+
+    model.lstm.serve_in_bfloat16()
+    with torch.no_grad():
+        reduced = model(ids, lengths)
+        neighbours = model(*_padded(REVIEWS, width=12))
+    graded = model(ids, lengths)  # explanations take gradients: float32 weights
+
+    assert reduced.dtype == torch.float32
+    assert not torch.equal(reduced, full)  # it did score in bfloat16
+    torch.testing.assert_close(reduced, full, rtol=0, atol=0.03)
+    torch.testing.assert_close(neighbours, reduced, rtol=0, atol=1e-6)
+    torch.testing.assert_close(graded.detach(), full)
+    assert graded.requires_grad
+    # The copy is no part of the weights: the state_dict saves and loads as before.
+    assert model.state_dict().keys() == saved.keys()
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, saved[name]), name
+
+
 def test_a_few_steps_on_a_tiny_batch_lower_the_loss():
     model = _network(_config(dropout=0.2))
     # Positive reviews hold word 2, negative ones word 3, among shared words.
