@@ -8,7 +8,8 @@ short texts through the artifact's own inference handlers, the baseline fitted o
 same training reviews) and prints one JSON object with, for the model and the
 baseline: the behaviour suite's pass rate per capability (contract/behaviour.py), the
 short-review check's accuracy and ECE (sentiment/short_reviews.py, validation reviews
-only), and test accuracy and ECE — test figures are for reporting, never for choosing
+only), the same texts cut from every validation review (where calibration is read), and
+test accuracy and ECE — test figures are for reporting, never for choosing
 settings. The baseline answers without `low_confidence`, so it fails every `no_signal`
 case and passes `negated_negative` only when it says positive.
 
@@ -39,6 +40,7 @@ def _rounded(noise: dict) -> dict:
 def short_text_summary(model: dict) -> dict:
     """One model's figures from an evaluation report's entry for it."""
     suite, short = model["behaviour"], model["short_reviews"]
+    every = model["short_reviews_every_rating"]
     return {
         "behaviour_pass_rate": {
             name: round(entry["pass_rate"], 4) for name, entry in suite["capabilities"].items()
@@ -54,6 +56,14 @@ def short_text_summary(model: dict) -> dict:
         # What chance alone gives a perfectly calibrated model on as many texts: an ECE
         # inside it cannot be told from calibrated.
         "short_reviews_ece_if_calibrated": _rounded(short["ece_if_calibrated"]),
+        # The same cut from every validation review: the check picks the easiest texts,
+        # so calibration is read here (README, Short texts).
+        "short_texts_every_rating": {
+            "texts": every["texts"],
+            "accuracy": round(every["accuracy"], 4),
+            "ece": round(every["ece"], 4),
+            "ece_if_calibrated": _rounded(every["ece_if_calibrated"]),
+        },
         "test_accuracy": model["accuracy"],
         "test_ece": round(model["ece"], 4),
         "test_ece_if_calibrated": _rounded(model["ece_if_calibrated"]),

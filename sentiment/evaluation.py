@@ -6,7 +6,8 @@ batch), through the artifact's own inference handlers: input_fn → predict_fn �
 output_fn, preprocessing included. What is measured is what the endpoint answers, and
 how fast its handlers answer it. The same path answers the short texts visitors type:
 the behaviour suite (contract/behaviour.py) and the short-review check (short_reviews.py),
-with calibration (calibration.py) on the test reviews and on that check.
+with calibration (calibration.py) on the test reviews, on that check and on the same texts
+cut from every validation review.
 
 With `--baseline`, baseline.py's TF-IDF logistic regression is fitted on the very training
 reviews the network learned from — the prepared dataset's manifest names the validation
@@ -132,12 +133,17 @@ def classification_metrics(labels: np.ndarray, scores: np.ndarray, positive: np.
     }
 
 
-def short_text_figures(answer: Callable[[list[str]], list[dict]], short: ShortReviews) -> dict:
-    """One model's behaviour suite and short-review check, from its answers."""
-    scores, positive = scores_and_decisions(answer(short.texts))
+def short_text_figures(
+    answer: Callable[[list[str]], list[dict]], short: ShortReviews, every: ShortReviews
+) -> dict:
+    """One model's behaviour suite, short-review check and the same texts cut from every
+    validation review (`every`, short_reviews(every_rating=True): for calibration)."""
     return {
         "behaviour": behaviour.run_suite(answer),
-        "short_reviews": short_review_scores(short, scores, positive),
+        **{
+            key: short_review_scores(texts, *scores_and_decisions(answer(texts.texts)))
+            for key, texts in (("short_reviews", short), ("short_reviews_every_rating", every))
+        },
     }
 
 
@@ -167,10 +173,10 @@ def evaluate(
     test = read_reviews(source_root, "test")
     check_matches_prepared(test, data_dir, "test")
     training, validation = training_and_validation(read_reviews(source_root, "train"), data_dir)
-    short = short_reviews(validation)
+    short, every = short_reviews(validation), short_reviews(validation, every_rating=True)
     with torch_threads(threads), served_artifact(artifact) as served:
         answers = endpoint_answers(served, test.texts)
-        model_short_texts = short_text_figures(partial(endpoint_predictions, served), short)
+        model_short_texts = short_text_figures(partial(endpoint_predictions, served), short, every)
     history, trained_accuracy = training_history(artifact)
     report = {
         "artifact": str(artifact),
@@ -205,7 +211,7 @@ def evaluate(
                 "validation_note": VALIDATION_NOTE,
                 "fit_seconds": round(fitted.fit_seconds, 1),
             }
-            | short_text_figures(fitted.answers, short)
+            | short_text_figures(fitted.answers, short, every)
         )
     report["training_history"] = history
     model = report["model"]

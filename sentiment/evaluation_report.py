@@ -113,13 +113,21 @@ def _row(title: str, values: Iterable[float | None]) -> str:
 
 def _short_text_rows(report: dict, models: dict[str, dict]) -> list[str]:
     """The table's rows for the short-review check and the behaviour suite."""
-    short = [m["short_reviews"] for m in models.values()]
     suites = [m["behaviour"] for m in models.values()]
+    rows = []
+    for key, title in (
+        ("short_reviews", f"short-review check: {report['short_reviews']['texts']:,} texts"),
+        ("short_reviews_every_rating", "same, from every validation review"),
+    ):
+        texts = [m[key] for m in models.values()]
+        rows += [
+            title,
+            _row("  accuracy", [check["accuracy"] for check in texts]),
+            _row("  ECE", [check["ece"] for check in texts]),
+            _row("  ECE if calibrated (p90)", [c["ece_if_calibrated"]["p90"] for c in texts]),
+        ]
     return [
-        f"short-review check: {report['short_reviews']['texts']:,} texts",
-        _row("  accuracy", [check["accuracy"] for check in short]),
-        _row("  ECE", [check["ece"] for check in short]),
-        _row("  ECE if calibrated (p90)", [check["ece_if_calibrated"]["p90"] for check in short]),
+        *rows,
         f"behaviour suite: {suites[0]['cases']} cases, pass rate",
         *(
             _row(f"  {name}", [suite["capabilities"][name]["pass_rate"] for suite in suites])

@@ -24,7 +24,9 @@ this at a festival.") or even say the opposite ("The first hour is dull." in a 1
 review) — no model reaches 100 %, and openings are noisier than endings; the validation
 reviews are about the same movies as the training reviews, so it reads optimistic; and
 real visitors write neither like reviewers' last sentences nor about IMDB's movies only.
-It compares models; it is no estimate of accuracy on the page.
+It compares models; it is no estimate of accuracy on the page. Nor of calibration on short
+texts in general: a clear rating picks the easiest texts, so calibration is also read on the
+same texts cut from every validation review (short_reviews(every_rating=True)).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ class ShortReviews:
     texts: list[str]
     labels: np.ndarray  # 1 positive, 0 negative: the source review's label
     parts: list[str]  # OPENING or ENDING
-    source_reviews: int  # validation reviews with a clear rating
+    source_reviews: int  # validation reviews the texts were cut from
 
 
 def sentences(review: str) -> list[str]:
@@ -81,12 +83,19 @@ def short_texts(review: str) -> list[tuple[str, str]]:
     return [(part, text) for part, text in cut if MIN_WORDS <= _word_count(text) <= MAX_WORDS]
 
 
-def short_reviews(validation: LabeledReviews) -> ShortReviews:
-    """The check's texts, cut from the validation reviews with a clear rating."""
+def short_reviews(validation: LabeledReviews, every_rating: bool = False) -> ShortReviews:
+    """The check's texts, cut from the validation reviews with a clear rating; with
+    `every_rating`, from every validation review: the sample to measure calibration on.
+
+    A clear rating picks the texts that are easiest to judge, so a model whose confidence
+    is right for short texts in general looks underconfident on them (README, Short texts).
+    """
     texts, labels, parts = [], [], []
     clear = (validation.ratings <= MOST_NEGATIVE_RATING) | (
         validation.ratings >= MOST_POSITIVE_RATING
     )
+    if every_rating:
+        clear = np.ones_like(clear, dtype=bool)
     for index in np.flatnonzero(clear).tolist():
         for part, text in short_texts(validation.texts[index]):
             texts.append(text)
@@ -96,7 +105,7 @@ def short_reviews(validation: LabeledReviews) -> ShortReviews:
 
 
 def short_review_scores(short: ShortReviews, scores: np.ndarray, positive: np.ndarray) -> dict:
-    """Accuracy (None without texts) and calibration of one model's answers on the check."""
+    """Accuracy (None without texts) and calibration of one model's answers on the texts."""
     right = np.asarray(positive, bool) == (short.labels == 1)
     parts = np.asarray(short.parts)
     return {

@@ -169,16 +169,20 @@ def test_the_short_text_figures_are_reported_for_both_models(
     assert report["short_reviews"]["source_reviews"] == clear
     for model in (report["model"], report["baseline"]):
         assert 0 <= model["ece"] <= 1
-        for figures in (model, model["short_reviews"]):
+        for figures in (model, model["short_reviews"], model["short_reviews_every_rating"]):
             floor = figures["ece_if_calibrated"]
             assert 0 < floor["median"] <= floor["p90"] < 1
         assert sum(model["reliability"]["answers"]) == report["test_reviews"]
         assert model["short_reviews"]["texts"] == report["short_reviews"]["texts"]
+        # Calibration is also read on the texts of every validation review, not only the
+        # clearly rated ones.
+        assert model["short_reviews_every_rating"]["texts"] > model["short_reviews"]["texts"]
         assert set(model["behaviour"]["capabilities"]) == set(behaviour.CAPABILITIES)
         assert model["behaviour"]["cases"] == len(behaviour.cases())
     lines = printed.splitlines()
     assert any(line.startswith("ECE (15 bins)") for line in lines)
     assert any(line.startswith("ECE if calibrated (p90)") for line in lines)
+    assert "same, from every validation review" in lines
     negation = next(line for line in lines if line.strip().startswith("negated_positive"))
     assert negation.split()[1:] == [
         f"{report[name]['behaviour']['capabilities']['negated_positive']['pass_rate']:.4f}"

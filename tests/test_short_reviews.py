@@ -80,6 +80,10 @@ def test_only_clearly_rated_reviews_are_used_with_their_labels():
     assert [int(re.search(r"\d", text)[0]) for text in short.texts] == [0, 1, 4, 5]
     assert short.labels.tolist() == [0, 0, 1, 1]
     assert short.parts == [ENDING] * 4
+    every = short_reviews(reviews, every_rating=True)
+    assert every.source_reviews == 6
+    assert [int(re.search(r"\d", text)[0]) for text in every.texts] == list(range(6))
+    assert every.labels.tolist() == reviews.labels.tolist()
 
 
 def test_scores_per_part():
