@@ -58,7 +58,7 @@ def short_text_summary(model: dict) -> dict:
         "short_reviews_ece_if_calibrated": _rounded(short["ece_if_calibrated"]),
         # The same cut from every validation review: the check picks the easiest texts,
         # so calibration is read here (README, Short texts).
-        "short_texts_every_rating": {
+        "short_reviews_every_rating": {
             "texts": every["texts"],
             "accuracy": round(every["accuracy"], 4),
             "ece": round(every["ece"], 4),

@@ -66,11 +66,7 @@ def _timed(call, repeats: int) -> list[float]:
 def one_review(served: ServedModel, repeats: int) -> dict:
     review = next(r["text"] for r in sample_reviews() if r["file"] == MEDIAN_REVIEW_FILE)
     body = review_body(review)
-
-    def one() -> None:
-        answer = inference_toolkit.invoke(served, body, JSON, JSON)
-        assert answer.status == 200, answer.body
-
+    one = partial(_send, served, body)
     request = served.handlers.input_fn(body.decode(), JSON)
     lstm = _lstm_alone(served, [review])
     with torch_threads(1):

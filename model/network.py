@@ -120,21 +120,30 @@ class BidirectionalLSTM(nn.Module):
                     nn.LSTM(size, config.hidden_dim, batch_first=True) for _ in range(directions)
                 )
             )
-        # A plain attribute, not a submodule: the copy is no part of the state_dict.
-        self._bfloat16_layers: tuple[nn.ModuleList, ...] = ()
+        # The bfloat16 copy and the float32 weights' version it was made from; a plain
+        # attribute, not a submodule, so that it is no part of the state_dict.
+        self._bfloat16_layers: tuple[nn.ModuleList, int] | None = None
 
     def serve_in_bfloat16(self) -> None:
         """Score in bfloat16 from now on: on CPUs with AMX, oneDNN's bfloat16 recurrence took
         length-bucketed batches of test reviews 1.6 times as fast as float32, and moved
         scores by at most 0.0012 (README, Benchmarks). Call it after eval()."""
-        self._bfloat16_layers = (copy.deepcopy(self.layers).to(torch.bfloat16),)
+        reduced = copy.deepcopy(self.layers).to(torch.bfloat16)
+        self._bfloat16_layers = (reduced, self._weights_version())
+
+    def _weights_version(self) -> int:
+        """Changes whenever a float32 weight is written in place (load_state_dict, an
+        optimizer step, a test's edit)."""
+        return sum(weight._version for weight in self.layers.parameters())
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(batch, steps, features) → (batch, steps, directions * hidden), float32."""
-        if self._bfloat16_layers and not torch.is_grad_enabled():
-            reduced = self._bfloat16_layers[0]
-            return self._run(reduced, inputs.to(torch.bfloat16), lengths).float()
-        return self._run(self.layers, inputs, lengths)
+        if self._bfloat16_layers is None or torch.is_grad_enabled():
+            return self._run(self.layers, inputs, lengths)
+        if self._bfloat16_layers[1] != self._weights_version():
+            self.serve_in_bfloat16()  # the weights changed since the copy was made
+        reduced = self._bfloat16_layers[0]
+        return self._run(reduced, inputs.to(torch.bfloat16), lengths).float()
 
     def _run(
         self, layers: nn.ModuleList, inputs: torch.Tensor, lengths: torch.Tensor

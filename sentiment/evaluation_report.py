@@ -117,7 +117,11 @@ def _short_text_rows(report: dict, models: dict[str, dict]) -> list[str]:
     rows = []
     for key, title in (
         ("short_reviews", f"short-review check: {report['short_reviews']['texts']:,} texts"),
-        ("short_reviews_every_rating", "same, from every validation review"),
+        (
+            "short_reviews_every_rating",
+            "same, every validation review: "
+            f"{models['model']['short_reviews_every_rating']['texts']:,} texts",
+        ),
     ):
         texts = [m[key] for m in models.values()]
         rows += [

@@ -91,11 +91,12 @@ def short_reviews(validation: LabeledReviews, every_rating: bool = False) -> Sho
     is right for short texts in general looks underconfident on them (README, Short texts).
     """
     texts, labels, parts = [], [], []
-    clear = (validation.ratings <= MOST_NEGATIVE_RATING) | (
-        validation.ratings >= MOST_POSITIVE_RATING
+    ratings = validation.ratings
+    clear = (
+        np.ones(len(ratings), dtype=bool)
+        if every_rating
+        else (ratings <= MOST_NEGATIVE_RATING) | (ratings >= MOST_POSITIVE_RATING)
     )
-    if every_rating:
-        clear = np.ones_like(clear, dtype=bool)
     for index in np.flatnonzero(clear).tolist():
         for part, text in short_texts(validation.texts[index]):
             texts.append(text)

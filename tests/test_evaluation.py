@@ -182,7 +182,8 @@ def test_the_short_text_figures_are_reported_for_both_models(
     lines = printed.splitlines()
     assert any(line.startswith("ECE (15 bins)") for line in lines)
     assert any(line.startswith("ECE if calibrated (p90)") for line in lines)
-    assert "same, from every validation review" in lines
+    every = report["model"]["short_reviews_every_rating"]["texts"]
+    assert f"same, every validation review: {every:,} texts" in lines
     negation = next(line for line in lines if line.strip().startswith("negated_positive"))
     assert negation.split()[1:] == [
         f"{report[name]['behaviour']['capabilities']['negated_positive']['pass_rate']:.4f}"

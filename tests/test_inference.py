@@ -281,9 +281,16 @@ def test_the_lstm_scores_in_bfloat16_on_a_cpu_with_amx_unless_told_float32(
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
     served = load_model_dir(model_dir)
     assert served.model.lstm_precision == precision
-    assert bool(served.model.network.lstm._bfloat16_layers) == (precision == "bfloat16")
-    answer = _answer(served, json.dumps({"review": PRAISE}).encode(), JSON)
-    assert answer["sentiment"] == "positive"
+    network = served.model.network
+    assert (network.lstm._bfloat16_layers is not None) == (precision == "bfloat16")
+    with torch.no_grad():  # the LSTM branch in the score too
+        network.fusion.weight.fill_(1.0)
+    reviews = [PRAISE, SCORN, _words(120, 1)]
+    scores = [one.score for one in served.handlers.score_reviews(reviews, served.model)]
+    network.lstm._bfloat16_layers = None
+    exact = [one.score for one in served.handlers.score_reviews(reviews, served.model)]
+    assert scores == pytest.approx(exact, abs=0.01)
+    assert (scores != exact) == (precision == "bfloat16")
 
 
 def test_an_unknown_lstm_precision_is_refused_by_name(

@@ -166,6 +166,14 @@ def test_serving_in_bfloat16_scores_near_float32_and_leaves_gradients_and_weight
     for name, value in model.state_dict().items():
         assert torch.equal(value, saved[name]), name
 
+    # Weights written after the copy was made are the ones scoring reads.
+    with torch.no_grad():
+        for weight in model.lstm.layers.parameters():
+            weight.mul_(-0.5)
+        changed = model(ids, lengths)
+    torch.testing.assert_close(changed, model(ids, lengths).detach(), rtol=0, atol=0.03)
+    assert not torch.allclose(changed, reduced, atol=0.03)
+
 
 def test_a_few_steps_on_a_tiny_batch_lower_the_loss():
     model = _network(_config(dropout=0.2))
