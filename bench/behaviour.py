@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("data/prepared"))
     parser.add_argument("--output", type=Path, default=Path("artifacts/bench/behaviour"))
     parser.add_argument("--cache-dir", type=Path, default=imdb_source.default_cache_dir())
-    parser.add_argument("--threads", type=int, default=0, help="torch threads; 0 = every core")
+    parser.add_argument("--threads", type=int, default=0, help="as `sentiment evaluate --threads`")
     args = parser.parse_args()
 
     load_before = os.getloadavg()

@@ -243,7 +243,13 @@ def _add_evaluate(subcommands: argparse._SubParsersAction) -> None:
         help="also fit TF-IDF unigrams+bigrams with logistic regression on the same "
         "training reviews, and report both",
     )
-    parser.add_argument("--threads", type=int, default=0, help="torch threads; 0 = every core")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="one request at a time on this many torch threads; 0 (default): a request per "
+        "core in flight, one torch thread each",
+    )
     parser.set_defaults(run=_run_evaluate)
 
 

@@ -18,6 +18,7 @@ The figure and the printed table are evaluation_report.py's.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -88,13 +89,17 @@ class EndpointAnswers:
     seconds: float
 
 
-def endpoint_predictions(served: ServedModel, texts: Sequence[str]) -> list[dict]:
-    """The handlers' answer for every text, in batches (inference_toolkit.batch_answers),
-    with a progress bar in a terminal only, as `sentiment prepare` shows its progress."""
+def endpoint_predictions(
+    served: ServedModel, texts: Sequence[str], in_flight: int = 1
+) -> list[dict]:
+    """The handlers' answer for every text, in batches, `in_flight` at a time
+    (inference_toolkit.batch_answers), with a progress bar in a terminal only, as `sentiment
+    prepare` shows its progress."""
     return inference_toolkit.batch_answers(
         served,
         texts,
         lambda requests: tqdm(requests, desc="Scoring", unit="request", disable=None, leave=False),
+        in_flight,
     )
 
 
@@ -105,10 +110,12 @@ def scores_and_decisions(predictions: Sequence[dict]) -> tuple[np.ndarray, np.nd
     return scores, positive.astype(bool)
 
 
-def endpoint_answers(served: ServedModel, texts: Sequence[str]) -> EndpointAnswers:
+def endpoint_answers(
+    served: ServedModel, texts: Sequence[str], in_flight: int = 1
+) -> EndpointAnswers:
     """Every review's score and decision from the handlers, and the time they took."""
     started = time.perf_counter()
-    predictions = endpoint_predictions(served, texts)
+    predictions = endpoint_predictions(served, texts, in_flight)
     seconds = time.perf_counter() - started
     return EndpointAnswers(*scores_and_decisions(predictions), seconds)
 
@@ -168,15 +175,20 @@ def evaluate(
     """Score the artifact (and the baseline); write the report and figure.
 
     On the test reviews, the behaviour suite and the short-review check, whose texts come
-    from the validation reviews: the training and validation reviews are read too.
+    from the validation reviews: the training and validation reviews are read too. With
+    `threads` 0, a request per core is in flight, one torch thread each (as a serving
+    worker per core takes them: faster than two threads on one request's small matrices);
+    otherwise one request at a time on `threads` torch threads.
     """
+    in_flight = 1 if threads else os.cpu_count() or 1
     test = read_reviews(source_root, "test")
     check_matches_prepared(test, data_dir, "test")
     training, validation = training_and_validation(read_reviews(source_root, "train"), data_dir)
     short, every = short_reviews(validation), short_reviews(validation, every_rating=True)
-    with torch_threads(threads), served_artifact(artifact) as served:
-        answers = endpoint_answers(served, test.texts)
-        model_short_texts = short_text_figures(partial(endpoint_predictions, served), short, every)
+    with torch_threads(threads or 1), served_artifact(artifact) as served:
+        answers = endpoint_answers(served, test.texts, in_flight)
+        answer = partial(endpoint_predictions, served, in_flight=in_flight)
+        model_short_texts = short_text_figures(answer, short, every)
     history, trained_accuracy = training_history(artifact)
     report = {
         "artifact": str(artifact),
@@ -190,6 +202,8 @@ def evaluate(
             "seconds": round(answers.seconds, 2),
             "reviews_per_second": len(test.texts) / max(answers.seconds, 1e-9),
             "request_batch": MAX_BATCH_REVIEWS,
+            "requests_in_flight": in_flight,
+            "torch_threads": threads or 1,
             "training_job_test_accuracy": trained_accuracy,
         }
         | model_short_texts,

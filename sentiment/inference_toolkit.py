@@ -20,7 +20,9 @@ side during a swap) and loaded the model, so the Transformer is handed both.
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from http import HTTPStatus
 
@@ -110,14 +112,26 @@ def batch_answers(
     served: ServedModel,
     texts: Sequence[str],
     progress: Callable[[list[str]], Iterable[str]] = iter,
+    in_flight: int = 1,
 ) -> list[dict]:
-    """The handlers' answer for every text, sent as JSON batches (contract.limits.
-    batch_requests); ``progress`` wraps the requests (a progress bar)."""
-    answers = []
-    for body in progress(batch_requests(texts)):
-        answer = invoke(served, body.encode(), JSON, JSON)
-        if answer.status != HTTPStatus.OK:
-            reason = answer.body.decode("utf-8", "replace").split("\n", 1)[0]
-            raise RefusedReview(f"the model answered {answer.status}: {reason}")
-        answers.extend(json.loads(answer.body)["predictions"])
+    """The handlers' answer for every text, in order, sent as JSON batches (contract.limits.
+    batch_requests), `in_flight` at a time, as that many serving workers would take them;
+    ``progress`` wraps the requests (a progress bar)."""
+    answers: list[dict] = []
+    with ThreadPoolExecutor(in_flight) as pool:
+        pending: deque[Future[list[dict]]] = deque()
+        for body in progress(batch_requests(texts)):
+            pending.append(pool.submit(_predictions, served, body))
+            if len(pending) > in_flight:
+                answers.extend(pending.popleft().result())
+        for answered in pending:
+            answers.extend(answered.result())
     return answers
+
+
+def _predictions(served: ServedModel, body: str) -> list[dict]:
+    answer = invoke(served, body.encode(), JSON, JSON)
+    if answer.status != HTTPStatus.OK:
+        reason = answer.body.decode("utf-8", "replace").split("\n", 1)[0]
+        raise RefusedReview(f"the model answered {answer.status}: {reason}")
+    return json.loads(answer.body)["predictions"]

@@ -150,6 +150,33 @@ def test_a_batch_answers_each_review_in_order_as_if_alone(served: ServedModel):
     assert [prediction["sentiment"] for prediction in alone[:2]] == ["positive", "negative"]
 
 
+@pytest.mark.parametrize("in_flight", [2, 3])
+def test_requests_in_flight_together_answer_each_text_in_order(
+    served: ServedModel, in_flight: int
+):
+    texts = [_words(count, seed) for seed, count in enumerate([5, 40, 1, 200, 9] * 30)]
+    texts[7] = "the and of it"  # a review of stopwords only
+    sent: list[str] = []
+
+    def progress(requests: list[str]) -> list[str]:
+        sent.extend(requests)
+        return requests
+
+    one_at_a_time = inference_toolkit.batch_answers(served, texts)
+    together = inference_toolkit.batch_answers(served, texts, progress, in_flight)
+    assert len(sent) == 3  # 150 texts, 64 to a request
+    assert together == one_at_a_time
+    assert [answer["score"] for answer in together[:5]] == [
+        answer["score"] for answer in inference_toolkit.batch_answers(served, texts[:5])
+    ]
+
+
+def test_a_review_refused_in_flight_is_reported_as_refused(served: ServedModel):
+    texts = ["good film"] * 100 + [" "] + ["good film"] * 100
+    with pytest.raises(inference_toolkit.RefusedReview, match="400"):
+        inference_toolkit.batch_answers(served, texts, in_flight=2)
+
+
 def test_the_largest_batch_and_the_longest_review_are_accepted(served: ServedModel):
     reviews = [f"{POSITIVE_WORDS[i % 3]} {NEGATIVE_WORDS[i % 2]} film {i}" for i in range(64)]
     answer = _answer(served, json.dumps({"reviews": reviews}).encode(), JSON)
