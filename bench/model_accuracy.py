@@ -99,6 +99,8 @@ def main() -> None:
         "training_seconds": training["seconds"],
         "peak_rss_mb": training["peak_rss_mb"],
         "handler_reviews_per_second": round(model["reviews_per_second"]),
+        "handler_requests_in_flight": model["requests_in_flight"],
+        "handler_torch_threads": model["torch_threads"],
         "baseline_fit_seconds": baseline["fit_seconds"],
         "hyperparameters": hyperparameters or "defaults",
         "targets_met": {

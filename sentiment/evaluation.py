@@ -78,6 +78,13 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, where the platform says)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 # The model refused a review it was sent (the command reports it as a bad input).
 EvaluationError = inference_toolkit.RefusedReview
 
@@ -180,7 +187,7 @@ def evaluate(
     worker per core takes them: faster than two threads on one request's small matrices);
     otherwise one request at a time on `threads` torch threads.
     """
-    in_flight = 1 if threads else os.cpu_count() or 1
+    in_flight = 1 if threads else usable_cores()
     test = read_reviews(source_root, "test")
     check_matches_prepared(test, data_dir, "test")
     training, validation = training_and_validation(read_reviews(source_root, "train"), data_dir)

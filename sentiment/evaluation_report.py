@@ -166,7 +166,13 @@ def summary_table(report: dict) -> str:
         _row("ECE if calibrated (p90)", [m["ece_if_calibrated"]["p90"] for m in models.values()])
     )
     lines.extend(_short_text_rows(report, models))
-    lines.append(f"{'reviews/s (handlers)':<26}{report['model']['reviews_per_second']:>12,.0f}")
+    model = report["model"]
+    lines.append(f"{'reviews/s (handlers)':<26}{model['reviews_per_second']:>12,.0f}")
+    if "requests_in_flight" in model:  # reports written before it was recorded lack it
+        lines.append(
+            f"  {model['requests_in_flight']} request(s) in flight, "
+            f"{model['torch_threads']} torch thread(s) each"
+        )
     if "baseline" in report:
         baseline = report["baseline"]
         lines.append(f"{'baseline fit seconds':<26}{'':>12}{baseline['fit_seconds']:>12.1f}")

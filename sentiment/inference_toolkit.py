@@ -116,16 +116,27 @@ def batch_answers(
 ) -> list[dict]:
     """The handlers' answer for every text, in order, sent as JSON batches (contract.limits.
     batch_requests), `in_flight` at a time, as that many serving workers would take them;
-    ``progress`` wraps the requests (a progress bar)."""
+    ``progress`` wraps the requests (a progress bar; it counts requests sent).
+
+    With more than one in flight each request runs on a worker thread, which takes the
+    torch thread count set when it starts its first work: set it before calling.
+    """
+    requests = progress(batch_requests(texts))
+    if in_flight <= 1:
+        return [answer for body in requests for answer in _predictions(served, body)]
     answers: list[dict] = []
     with ThreadPoolExecutor(in_flight) as pool:
         pending: deque[Future[list[dict]]] = deque()
-        for body in progress(batch_requests(texts)):
-            pending.append(pool.submit(_predictions, served, body))
-            if len(pending) > in_flight:
-                answers.extend(pending.popleft().result())
-        for answered in pending:
-            answers.extend(answered.result())
+        try:
+            for body in requests:
+                pending.append(pool.submit(_predictions, served, body))
+                if len(pending) > in_flight:
+                    answers.extend(pending.popleft().result())
+            for answered in pending:
+                answers.extend(answered.result())
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # nothing more to answer for
+            raise
     return answers
 
 

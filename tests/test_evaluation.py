@@ -71,10 +71,10 @@ def artifact(tmp_path_factory: pytest.TempPathFactory, prepared_imdb: Path) -> P
     )
 
 
-def _evaluate(*argv: str) -> tuple[int, str, str]:
+def _evaluate(*argv: str, threads: tuple[str, ...] = ("--threads", "1")) -> tuple[int, str, str]:
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        status = cli.main(["evaluate", *argv, "--threads", "1"])
+        status = cli.main(["evaluate", *argv, *threads])
     return status, stdout.getvalue(), stderr.getvalue()
 
 
@@ -82,12 +82,16 @@ def _evaluate(*argv: str) -> tuple[int, str, str]:
 def evaluated(
     tmp_path_factory: pytest.TempPathFactory, artifact: Path, prepared_imdb: Path, imdb_dir: Path
 ) -> tuple[dict, Path, str]:
-    """`sentiment evaluate --baseline`: its report, output directory and printed summary."""
+    """`sentiment evaluate --baseline`: its report, output directory and printed summary,
+    with the default of a request per core in flight (two cores here, whatever the machine)."""
     output = tmp_path_factory.mktemp("evaluation") / "out"
-    status, printed, errors = _evaluate(
-        *("--data", str(prepared_imdb), "--model", str(artifact), "--source", str(imdb_dir)),
-        *("--output", str(output), "--baseline"),
-    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(evaluation, "usable_cores", lambda: 2)
+        status, printed, errors = _evaluate(
+            *("--data", str(prepared_imdb), "--model", str(artifact), "--source", str(imdb_dir)),
+            *("--output", str(output), "--baseline"),
+            threads=(),
+        )
     assert status == 0, errors
     return json.loads((output / "evaluation.json").read_text()), output, printed
 
@@ -209,6 +213,8 @@ def test_the_summary_table_shows_both_models(evaluated: tuple[dict, Path, str]):
     ]
     assert any(line.startswith("ROC AUC") for line in lines)
     assert any(line.startswith("reviews/s") for line in lines)
+    assert "  2 request(s) in flight, 1 torch thread(s) each" in lines
+    assert (report["model"]["requests_in_flight"], report["model"]["torch_threads"]) == (2, 1)
     assert str(output / "evaluation.json") in printed
 
 

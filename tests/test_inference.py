@@ -10,6 +10,8 @@ import random
 import re
 import shutil
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from dataset import EncodedSplit, padded_batch
 from model_artifacts import NEGATIVE_WORDS, NEUTRAL_WORDS, POSITIVE_WORDS, write_model_dir
 
 from contract.layout import MODEL_SOURCE_DIR
+from contract.limits import MAX_BATCH_REVIEWS
 from contract.packaging import VENDOR_DIR
 from sentiment import inference_toolkit
 from sentiment.evaluation import torch_threads
@@ -151,24 +154,30 @@ def test_a_batch_answers_each_review_in_order_as_if_alone(served: ServedModel):
 
 
 @pytest.mark.parametrize("in_flight", [2, 3])
-def test_requests_in_flight_together_answer_each_text_in_order(
-    served: ServedModel, in_flight: int
+def test_requests_in_flight_answer_in_order_and_never_more_at_once(
+    served: ServedModel, monkeypatch: pytest.MonkeyPatch, in_flight: int
 ):
-    texts = [_words(count, seed) for seed, count in enumerate([5, 40, 1, 200, 9] * 30)]
-    texts[7] = "the and of it"  # a review of stopwords only
-    sent: list[str] = []
-
-    def progress(requests: list[str]) -> list[str]:
-        sent.extend(requests)
-        return requests
-
+    requests = 8
+    texts = [_words(count, seed) for seed, count in enumerate([5, 40, 1, 9] * 16 * requests)]
     one_at_a_time = inference_toolkit.batch_answers(served, texts)
-    together = inference_toolkit.batch_answers(served, texts, progress, in_flight)
-    assert len(sent) == 3  # 150 texts, 64 to a request
+    answer, running, most, lock = inference_toolkit._predictions, [0], [0], threading.Lock()
+
+    def earliest_answered_last(model: ServedModel, body: str) -> list[dict]:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        request = texts.index(json.loads(body)["reviews"][0]) // MAX_BATCH_REVIEWS
+        time.sleep(0.02 * (requests - request))
+        try:
+            return answer(model, body)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(inference_toolkit, "_predictions", earliest_answered_last)
+    together = inference_toolkit.batch_answers(served, texts, in_flight=in_flight)
     assert together == one_at_a_time
-    assert [answer["score"] for answer in together[:5]] == [
-        answer["score"] for answer in inference_toolkit.batch_answers(served, texts[:5])
-    ]
+    assert most[0] == in_flight
 
 
 def test_a_review_refused_in_flight_is_reported_as_refused(served: ServedModel):
