@@ -3,10 +3,11 @@
 Data flows one way (IMDB archive → prepare → training job → model.tar.gz → endpoint ←
 Lambda ← API ← page) and the code depends one way too:
 
-- ``contract`` (this package): the project's layout, the limits every tier enforces, the
-  training job's hyperparameter schema, the deterministic tarballs that carry the training
-  source and the model artifact, the web page's settings file and security headers, and the
-  behaviour suite with the promotion gate's rule (the local stack's and the training job's).
+- ``contract`` (this package): the project's layout, the limits every tier enforces, how
+  each serving worker runs the model, the training job's hyperparameter schema, the
+  deterministic tarballs that carry the training source and the model artifact, the web
+  page's settings file and security headers, and the behaviour suite with the promotion
+  gate's rule (the local stack's and the training job's).
   Standard library only, so that synthesis, the training job and the local servers can
   all read it without starting torch or jsii.
 - ``model/`` (run by SageMaker's containers) and ``lambda_src/`` (run by Lambda) import

@@ -46,6 +46,7 @@ from contract.capture import (
     TrafficCapture,
 )
 from contract.promotion import DEFAULT_TOLERANCE
+from contract.serving_workers import TORCH_THREADS_PER_WORKER
 from sentiment import inference_toolkit, uvicorn_server
 from sentiment.local_stack import DEFAULT_ENDPOINT_NAME, LOCAL_ACCOUNT, LOCAL_REGION
 from sentiment.model_slot import Gate, ModelSlot
@@ -284,7 +285,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.shadow_model and args.endpoint_mode == "serverless":
         parser.error("serverless endpoints support no shadow variant")
     uvicorn_server.configure_logging()
-    torch.set_num_threads(1)
+    torch.set_num_threads(TORCH_THREADS_PER_WORKER)
     try:
         slot = ModelSlot(args.model, Gate(args.gate_tolerance, args.force_promotion))
     except (ValueError, OSError) as error:  # a missing, corrupt or incomplete artifact

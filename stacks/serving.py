@@ -21,7 +21,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from contract import limits
+from contract import limits, serving_workers
 from contract.api import ENDPOINT_VARIANT, SHADOW_VARIANT
 from contract.capture import JSON_CONTENT_TYPES
 from stacks.capture import grant_capture_writes
@@ -305,6 +305,7 @@ class SentimentEndpoint(Construct):
                     "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
                     "SAGEMAKER_REGION": Aws.REGION,
                     **limits.runtime_environment(),
+                    **serving_workers.worker_environment(),
                 },
             ),
         )

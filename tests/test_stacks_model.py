@@ -172,6 +172,8 @@ def test_model_serves_model_data_from_the_training_job(model: dict[str, Any]) ->
     assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
     assert container["Environment"]["SAGEMAKER_REGION"] == {"Ref": "AWS::Region"}
     assert container["Environment"]["MAX_REVIEW_CHARS"] == str(limits.MAX_REVIEW_CHARS)
+    # A model-server worker per vCPU, each on one torch thread (contract/serving_workers.py).
+    assert container["Environment"]["OMP_NUM_THREADS"] == "1"
 
 
 def test_realtime_endpoint_config_and_autoscaling(model: dict[str, Any]) -> None:
