@@ -52,6 +52,7 @@ def short_text_summary(model: dict) -> dict:
         },
         "short_reviews_accuracy": short["accuracy"],
         "short_reviews_accuracy_by_part": short["accuracy_by_part"],
+        "short_reviews_mean_confidence": round(short["mean_confidence"], 4),
         "short_reviews_ece": round(short["ece"], 4),
         # What chance alone gives a perfectly calibrated model on as many texts: an ECE
         # inside it cannot be told from calibrated.
@@ -61,6 +62,7 @@ def short_text_summary(model: dict) -> dict:
         "short_reviews_every_rating": {
             "texts": every["texts"],
             "accuracy": round(every["accuracy"], 4),
+            "mean_confidence": round(every["mean_confidence"], 4),
             "ece": round(every["ece"], 4),
             "ece_if_calibrated": _rounded(every["ece_if_calibrated"]),
         },

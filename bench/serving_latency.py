@@ -7,16 +7,17 @@
 1. In process: the artifact's handlers (input_fn → predict_fn → output_fn, through the
    serving toolkit's request path). One torch thread: one median-length IMDB review (173
    words; the corpus median is 174), p50/p99 over many calls, and predict_fn alone on the
-   same review. Then the first --batch-reviews test reviews in file order (as `sentiment
-   evaluate` reads them) sent 64 to a request, with one torch thread and with one per core
-   (--batch-threads): reviews per second, on a second pass (a serving process's stem cache
-   and kernels are warm) and on the first; the same reviews sorted by length before they
-   are cut into requests (no padding: the bound for bucketing inside a request); and the
-   tokenizer alone on the same reviews, for its share. Beside the single review and the
-   requests sorted by length, the network's LSTM alone (both directions' recurrence over the
-   reviews' embeddings, length-bucketed as a request buckets them): the part of the work no
-   handler change can skip, a floor for this network. Last, the same file-order requests
-   with one in flight per --batch-threads' largest count, one torch thread each.
+   same review, also on each --batch-threads count, alternated. Then the first
+   --batch-reviews test reviews in file order (as `sentiment evaluate` reads them) sent 64
+   to a request, with one torch thread and with one per core (--batch-threads): reviews per
+   second, on a second pass (a serving process's stem cache and kernels are warm) and on
+   the first; the same reviews sorted by length before they are cut into requests (no
+   padding: the bound for bucketing inside a request); and the tokenizer alone on the same
+   reviews, for its share. Beside the single review and the requests sorted by length, the
+   network's LSTM alone (both directions' recurrence over the reviews' embeddings,
+   length-bucketed as a request buckets them): the part of the work no handler change can
+   skip, a floor for this network. And the same file-order requests with as many in
+   flight as --batch-threads' largest count, on each count of torch threads.
    --checkout-code loads the artifact's weights with the checkout's model/ handlers
    instead of the artifact's own code/. `lstm_precision` says what the handlers ran the LSTM
    in on this CPU (bfloat16 where it has AMX, unless LSTM_PRECISION=float32 is set).
@@ -37,8 +38,6 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -46,7 +45,7 @@ from local_api_load import local_stack, percentiles_ms, review_body, run_load, s
 from prepare_speed import DEFAULT_ARCHIVE
 
 from contract.layout import MODEL_SOURCE_DIR
-from contract.limits import MAX_BATCH_REVIEWS, batch_requests
+from contract.limits import MAX_BATCH_REVIEWS
 from sentiment import imdb_source, inference_toolkit
 from sentiment.evaluation import read_reviews, torch_threads
 from sentiment.model_loader import JSON, ServedModel, served_artifact
@@ -63,23 +62,41 @@ def _timed(call, repeats: int) -> list[float]:
     return durations
 
 
-def one_review(served: ServedModel, repeats: int) -> dict:
+def one_review(served: ServedModel, repeats: int, threads: list[int]) -> dict:
     review = next(r["text"] for r in sample_reviews() if r["file"] == MEDIAN_REVIEW_FILE)
     body = review_body(review)
-    one = partial(_send, served, body)
+
+    def one() -> None:
+        answer = inference_toolkit.invoke(served, body, JSON, JSON)
+        assert answer.status == 200, answer.body
+
     request = served.handlers.input_fn(body.decode(), JSON)
     lstm = _lstm_alone(served, [review])
+
+    def predict() -> None:
+        served.handlers.predict_fn(request, served.model)
+
     with torch_threads(1):
         _timed(one, 50)  # warm-up
         handlers = _timed(one, repeats)
-        predict = _timed(lambda: served.handlers.predict_fn(request, served.model), repeats)
         recurrence = _timed(lstm, repeats)
+    by_threads = {}
+    for count in threads:  # alternated, so that a spell of load weighs on each alike
+        with torch_threads(count):
+            _timed(predict, 50)
+            by_threads[count] = _timed(predict, repeats // 2)
+    for count in threads:
+        with torch_threads(count):
+            by_threads[count] += _timed(predict, repeats - repeats // 2)
     return {
         "torch_threads": 1,
         "review_words": len(review.split()),
         "calls": repeats,
         "handlers": percentiles_ms(handlers),
-        "predict_fn": percentiles_ms(predict),
+        "predict_fn": percentiles_ms(by_threads.get(1) or _timed(predict, repeats)),
+        "predict_fn_by_torch_threads": {
+            str(count): percentiles_ms(durations) for count, durations in by_threads.items()
+        },
         "lstm_alone": percentiles_ms(recurrence),
     }
 
@@ -105,36 +122,33 @@ def _lstm_alone(served: ServedModel, texts: list[str]) -> Callable[[], None]:
     return run
 
 
-def _request_bodies(texts: list[str]) -> list[bytes]:
-    return [body.encode() for body in batch_requests(texts)]
-
-
 def batches_in_file_order(served: ServedModel, texts: list[str], threads: list[int]) -> dict:
-    """Requests of MAX_BATCH_REVIEWS test reviews, as `sentiment evaluate` sends them; and the
-    same reviews sorted by length first, so that each request's reviews are as long as each
-    other: no padding to skip, the most that bucketing inside a request can reach."""
+    """Requests of MAX_BATCH_REVIEWS test reviews, sent as `sentiment evaluate` sends them
+    (inference_toolkit.batch_answers); and the same reviews sorted by length first, so that
+    each request's reviews are as long as each other: no padding to skip, the most that
+    bucketing inside a request can reach."""
     model = served.model
     words = {text: len(model.vocabulary.ids(model.tokenizer(text))) for text in texts}
-    orders = {
-        "file_order": _request_bodies(texts),
-        "sorted_by_length": _request_bodies(sorted(texts, key=words.__getitem__)),
-    }
+    orders = {"file_order": texts, "sorted_by_length": sorted(texts, key=words.__getitem__)}
 
-    def send_all(bodies: list[bytes]) -> None:
-        for body in bodies:
-            _send(served, body)
+    def send_all(reviews: list[str], in_flight: int = 1) -> None:
+        inference_toolkit.batch_answers(served, reviews, in_flight=in_flight)
 
-    lstm_sorted = _lstm_alone(served, sorted(texts, key=words.__getitem__))
+    lstm_sorted = _lstm_alone(served, orders["sorted_by_length"])
+    in_flight = max(threads)
     throughput = []
     for count in threads:
         with torch_threads(count):
             # The first pass fills the stem cache and builds oneDNN's kernels for these batch
             # shapes: with two threads it ran 6 to 27 % slower.
-            first = sum(_timed(lambda: send_all(orders["file_order"]), 1))
+            first = sum(_timed(lambda: send_all(texts), 1))
             seconds = {
-                order: sum(_timed(lambda bodies=bodies: send_all(bodies), 1))
-                for order, bodies in orders.items()
+                order: sum(_timed(lambda reviews=reviews: send_all(reviews), 1))
+                for order, reviews in orders.items()
             }
+            # As many requests in flight as the most threads measured, on `count` each.
+            send_all(texts, in_flight)  # warm-up: the worker threads' first work
+            concurrent = sum(_timed(lambda: send_all(texts, in_flight), 1))
             lstm_sorted()  # warm-up
             lstm_seconds = sum(_timed(lstm_sorted, 1))
         throughput.append(
@@ -148,6 +162,10 @@ def batches_in_file_order(served: ServedModel, texts: list[str], threads: list[i
                 "lstm_alone_sorted_by_length_reviews_per_second": round(
                     len(texts) / lstm_seconds, 1
                 ),
+                # How a server with a worker per core spends its cores (the serving
+                # container's workers; contract/serving_workers.py).
+                "requests_in_flight": in_flight,
+                "in_flight_reviews_per_second": round(len(texts) / concurrent, 1),
             }
         )
 
@@ -161,33 +179,8 @@ def batches_in_file_order(served: ServedModel, texts: list[str], threads: list[i
         "request_batch": MAX_BATCH_REVIEWS,
         "mean_words_read": round(sum(words.values()) / len(texts), 1),
         "handlers": throughput,
-        "concurrent_requests": concurrent_requests(
-            served, orders["file_order"], len(texts), max(threads)
-        ),
         # Pure Python: one thread whatever torch's setting.
         "tokenizer_reviews_per_second": round(len(texts) / tokenizer_seconds, 1),
-    }
-
-
-def _send(served: ServedModel, body: bytes) -> None:
-    answer = inference_toolkit.invoke(served, body, JSON, JSON)
-    assert answer.status == 200, answer.body
-
-
-def concurrent_requests(
-    served: ServedModel, bodies: list[bytes], reviews: int, in_flight: int
-) -> dict:
-    """The same file-order requests (`reviews` in all), `in_flight` of them served at once
-    with one torch thread each: how a server with a worker per core (the serving container's
-    workers, the endpoint emulator's one-thread requests) spends its cores, rather than two
-    threads on one request's small matrices."""
-    with torch_threads(1), ThreadPoolExecutor(in_flight) as pool:
-        list(pool.map(partial(_send, served), bodies))  # warm-up
-        seconds = sum(_timed(lambda: list(pool.map(partial(_send, served), bodies)), 1))
-    return {
-        "requests_in_flight": in_flight,
-        "torch_threads_per_request": 1,
-        "reviews_per_second": round(reviews / seconds, 1),
     }
 
 
@@ -238,8 +231,8 @@ def main() -> None:
     code = MODEL_SOURCE_DIR if args.checkout_code else None
     with served_artifact(args.model, code) as served:
         # What the handlers' model_fn chose for this CPU (LSTM_PRECISION); older code: float32.
-        results["lstm_precision"] = getattr(served.model, "lstm_precision", "float32")
-        results["in_process_one_review"] = one_review(served, args.repeats)
+        results["lstm_precision"] = getattr(served.model.network.lstm, "precision", "float32")
+        results["in_process_one_review"] = one_review(served, args.repeats, args.batch_threads)
         if args.batch_reviews:
             root = imdb_source.resolve(args.source, args.cache_dir)
             texts = read_reviews(root, "test").texts[: args.batch_reviews]

@@ -22,8 +22,7 @@ share:
 `base` is the rest, logit minus every share: the biases, the length terms, the LSTM's reading
 of an empty review, and that approximation error, so base plus the shares is the logit. Where
 scoring runs the LSTM in bfloat16 (BidirectionalLSTM.serve_in_bfloat16), the gradients are
-float32's, and `base` also holds the two precisions' difference (README: at most 0.0012 in a
-score).
+float32's, and `base` also holds the two precisions' difference.
 """
 
 from __future__ import annotations

@@ -41,8 +41,8 @@ MIN_CONFIDENCE = 0.7
 # Below this share of known words the review is mostly gibberish or another language, and the
 # score rests on the few words the model happened to recognise.
 MIN_KNOWN_SHARE = 0.5
-# "auto": the LSTM scores in bfloat16 on a CPU with AMX (SentimentNetwork.lstm
-# .serve_in_bfloat16), float32 elsewhere: bfloat16 was measured faster on AMX only.
+# "auto": the LSTM scores in bfloat16 on a CPU with AMX (BidirectionalLSTM.serve_in_bfloat16;
+# its `precision` says which ran), float32 elsewhere: bfloat16 was measured faster on AMX only.
 # "float32": float32 everywhere.
 LSTM_PRECISION = os.environ.get("LSTM_PRECISION", "auto")
 LSTM_PRECISIONS = ("auto", "float32")
@@ -94,7 +94,6 @@ class LoadedModel:
     vocabulary: Vocabulary
     tokenizer: Tokenizer
     version: str
-    lstm_precision: str = "float32"  # what scoring runs the LSTM in (lstm_precision())
 
 
 def _read_json(path: Path) -> dict:
@@ -134,11 +133,10 @@ def model_fn(model_dir: str) -> LoadedModel:
     except Exception as error:  # torch raises several types for a damaged file
         raise ArtifactError(f"model artifact file corrupt: {weights}: {error}") from None
     network.eval()
-    precision = lstm_precision(LSTM_PRECISION)
-    if precision == "bfloat16":
+    if lstm_precision(LSTM_PRECISION) == "bfloat16":
         network.lstm.serve_in_bfloat16()
     return LoadedModel(
-        network, vocabulary, Tokenizer(vocabulary.settings), model_version(directory), precision
+        network, vocabulary, Tokenizer(vocabulary.settings), model_version(directory)
     )
 
 
@@ -252,10 +250,10 @@ def encode_batch(encoded: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tens
 
 # What a batch costs the network beyond its reviews' steps, in units of one review's step:
 # a fixed cost per batch (setting up the LSTM calls, the other layers' dispatch), and per step
-# a cost whatever the batch's size. Chosen on the handlers' throughput over 6,400 test
-# reviews in file-order requests of 64, alternating settings in one process: 300 and 4 were
-# the fastest or within noise of it, bfloat16 and float32, one thread and two; the earlier
-# 150 and 1 were 6 to 17 % slower (medians of three alternated runs).
+# a cost whatever the batch's size. bench/bucket_costs.py measures the handlers' throughput
+# under other values: on the default model, bfloat16, session 11, the earlier 150 and 1 were
+# 7 % slower than these on one thread and on two, and 600 and 8 were 2 % and 16 % faster
+# (README, Benchmarks): to be chosen again with the next change of the network.
 BATCH_OVERHEAD_STEPS = 300.0
 STEP_OVERHEAD_REVIEWS = 4.0
 

@@ -125,11 +125,16 @@ class BidirectionalLSTM(nn.Module):
         self._bfloat16_layers: tuple[nn.ModuleList, int] | None = None
 
     def serve_in_bfloat16(self) -> None:
-        """Score in bfloat16 from now on: on CPUs with AMX, oneDNN's bfloat16 recurrence took
-        length-bucketed batches of test reviews 1.6 times as fast as float32, and moved
-        scores by at most 0.0012 (README, Benchmarks). Call it after eval()."""
+        """Score in bfloat16 from now on: on CPUs with AMX, oneDNN's bfloat16 recurrence is
+        the faster (README, Serving precision: bench/serving_latency.py run with and without
+        LSTM_PRECISION=float32). Call it after eval()."""
         reduced = copy.deepcopy(self.layers).to(torch.bfloat16)
         self._bfloat16_layers = (reduced, self._weights_version())
+
+    @property
+    def precision(self) -> str:
+        """What scoring runs the recurrence in: "bfloat16" once serve_in_bfloat16() ran."""
+        return "float32" if self._bfloat16_layers is None else "bfloat16"
 
     def _weights_version(self) -> int:
         """Changes whenever a float32 weight is written in place (load_state_dict, an

@@ -49,6 +49,12 @@ class Reliability:
         }
 
     @property
+    def mean_confidence(self) -> float | None:
+        """The answers' mean confidence in the class they predict; None for no answers."""
+        total = self.counts.sum()
+        return float((self.counts * self.confidence).sum() / total) if total else None
+
+    @property
     def error(self) -> float:
         """The expected calibration error; 0 for no answers."""
         total = self.counts.sum()
@@ -114,10 +120,12 @@ def calibration_noise(
 
 def calibration_figures(labels: np.ndarray, scores: np.ndarray, positive: np.ndarray) -> dict:
     """ECE, the ECE that chance alone gives a calibrated model on as many answers
-    (calibration_noise), and the reliability diagram's bins, for a report."""
+    (calibration_noise), the mean confidence (against accuracy: over- or underconfident) and
+    the reliability diagram's bins, for a report."""
     binned = reliability(labels, scores, positive)
     return {
         "ece": binned.error,
+        "mean_confidence": binned.mean_confidence,
         "ece_if_calibrated": calibration_noise(scores, positive),
         "reliability": binned.to_json(),
     }

@@ -72,6 +72,7 @@ def test_the_report_s_bins_read_back_and_plot():
     assert figures["reliability"]["answers"] == [3, 2]
     binned = calibration.Reliability.from_json(figures["reliability"])
     assert binned.error == pytest.approx(figures["ece"])
+    assert figures["mean_confidence"] == pytest.approx((0.9 + 0.9 + 0.7 + 0.7 + 0.7) / 5)
     axes = Figure().subplots()
     calibration.plot_reliability(axes, {"test": binned}, "Reliability")
     assert [line.get_label() for line in axes.get_lines()] == [

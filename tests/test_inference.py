@@ -270,14 +270,17 @@ def test_a_review_of_only_stopwords_is_encoded_as_the_training_job_encodes_it(
     assert (ids.tolist(), lengths.tolist()) == (trained_ids.tolist(), trained_lengths.tolist())
 
 
+def _with_the_lstm_in_the_score(served: ServedModel) -> ServedModel:
+    with torch.no_grad():
+        served.model.network.fusion.weight.fill_(1.0)
+    return served
+
+
 @pytest.fixture(scope="module")
 def both_branches(model_dir: Path) -> ServedModel:
     """The artifact with the LSTM branch in the score too, so that a batch which mixed up
     rows, or let a review read its neighbours' padding, would change the scores."""
-    served = load_model_dir(model_dir)
-    with torch.no_grad():
-        served.model.network.fusion.weight.fill_(1.0)
-    return served
+    return _with_the_lstm_in_the_score(load_model_dir(model_dir))
 
 
 def _words(count: int, seed: int) -> str:
@@ -316,15 +319,15 @@ def test_the_lstm_scores_in_bfloat16_on_a_cpu_with_amx_unless_told_float32(
     monkeypatch.setenv("LSTM_PRECISION", setting)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
     served = load_model_dir(model_dir)
-    assert served.model.lstm_precision == precision
-    network = served.model.network
-    assert (network.lstm._bfloat16_layers is not None) == (precision == "bfloat16")
-    with torch.no_grad():  # the LSTM branch in the score too
-        network.fusion.weight.fill_(1.0)
+    assert served.model.network.lstm.precision == precision
+    monkeypatch.setenv("LSTM_PRECISION", "float32")
+    reference = load_model_dir(model_dir)
+    assert reference.model.network.lstm.precision == "float32"
     reviews = [PRAISE, SCORN, _words(120, 1)]
-    scores = [one.score for one in served.handlers.score_reviews(reviews, served.model)]
-    network.lstm._bfloat16_layers = None
-    exact = [one.score for one in served.handlers.score_reviews(reviews, served.model)]
+    scores, exact = (
+        [one.score for one in loaded.handlers.score_reviews(reviews, loaded.model)]
+        for loaded in (_with_the_lstm_in_the_score(served), _with_the_lstm_in_the_score(reference))
+    )
     assert scores == pytest.approx(exact, abs=0.01)
     assert (scores != exact) == (precision == "bfloat16")
 
