@@ -8,19 +8,20 @@
    serving toolkit's request path). One torch thread: one median-length IMDB review (173
    words; the corpus median is 174), p50/p99 over many calls, and predict_fn alone on the
    same review, also on each --batch-threads count, alternated. Then the first
-   --batch-reviews test reviews in file order (as `sentiment evaluate` reads them) sent 64
-   to a request, with one torch thread and with one per core (--batch-threads): reviews per
-   second, on a second pass (a serving process's stem cache and kernels are warm) and on
-   the first; the same reviews sorted by length before they are cut into requests (no
-   padding: the bound for bucketing inside a request); and the tokenizer alone on the same
-   reviews, for its share. Beside the single review and the requests sorted by length, the
-   network's LSTM alone (both directions' recurrence over the reviews' embeddings,
-   length-bucketed as a request buckets them): the part of the work no handler change can
-   skip, a floor for this network. And the same file-order requests with as many in
-   flight as --batch-threads' largest count, on each count of torch threads.
-   --checkout-code loads the artifact's weights with the checkout's model/ handlers
-   instead of the artifact's own code/. `lstm_precision` says what the handlers ran the LSTM
-   in on this CPU (bfloat16 where it has AMX, unless LSTM_PRECISION=float32 is set).
+   --batch-reviews test reviews in file order (as `sentiment evaluate` reads them) sent 64 to a
+   request, with one torch thread and with one per core (--batch-threads; on more than one,
+   a request's length batches run side by side): reviews per second, on a second pass (a
+   serving process's stem cache and kernels are warm) and on the first; the same reviews
+   sorted by length before they are cut into requests (no padding: the bound for bucketing
+   inside a request); and the tokenizer alone on the same reviews, for its share. Beside the
+   single review and the requests sorted by length, the network's LSTM alone (both
+   directions' recurrence over the reviews' embeddings, length-bucketed as a request buckets
+   them): the part of the work no handler change can skip, a floor for this network. And the
+   same file-order requests with as many in flight as --batch-threads' largest count, on
+   each count of torch threads. --checkout-code loads the artifact's weights with the
+   checkout's model/ handlers instead of the artifact's own code/. `lstm_precision` says
+   what the handlers ran the LSTM in on this CPU (bfloat16 where it has AMX, unless
+   LSTM_PRECISION=float32 is set).
 2. End to end over loopback: ``sentiment up --model ...`` on free ports (or the API at
    --api-url), then a bounded load generator — --concurrency clients, each sending its next
    review as soon as the last is answered, for --seconds — reports requests per second,

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -251,11 +252,23 @@ def encode_batch(encoded: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tens
 # What a batch costs the network beyond its reviews' steps, in units of one review's step:
 # a fixed cost per batch (setting up the LSTM calls, the other layers' dispatch), and per step
 # a cost whatever the batch's size. bench/bucket_costs.py measures the handlers' throughput
-# under other values: on the default model, bfloat16, session 11, the earlier 150 and 1 were
-# 7 % slower than these on one thread and on two, and 600 and 8 were 2 % and 16 % faster
-# (README, Benchmarks): to be chosen again with the next change of the network.
+# under other values: on the default model, bfloat16, with a request's batches side by side
+# on two threads (score_reviews), these were the fastest of 150:1, 300:4, 600:8 and 1200:8
+# on one thread and on two (README, Benchmarks); to be chosen again with the next change of
+# the network.
 BATCH_OVERHEAD_STEPS = 300.0
 STEP_OVERHEAD_REVIEWS = 4.0
+
+
+def batch_cost(
+    longest: int,
+    reviews: int,
+    batch_overhead: float = BATCH_OVERHEAD_STEPS,
+    step_overhead: float = STEP_OVERHEAD_REVIEWS,
+) -> float:
+    """What a batch of `reviews` reviews padded to `longest` steps costs the network, in
+    units of one review's step."""
+    return batch_overhead + longest * (step_overhead + reviews)
 
 
 def length_buckets(
@@ -265,9 +278,8 @@ def length_buckets(
 ) -> list[list[int]]:
     """The indices of `lengths` cut into batches of similar length, shortest first.
 
-    A batch of n reviews padded to its longest, T, is costed as
-    `batch_overhead + T * (step_overhead + n)`, in units of one review's step; the cuts
-    between the sorted lengths are the cheapest in total (dynamic programming, exact).
+    The cuts between the sorted lengths are the cheapest in total (batch_cost; dynamic
+    programming, exact).
     """
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
     # cheapest[end]: the least cost of the first `end` sorted reviews; start[end]: where
@@ -278,7 +290,8 @@ def length_buckets(
         # The last batch from `first` costs overhead + longest * (step + end - first).
         costs = [cost - longest * first for first, cost in enumerate(cheapest)]
         first = costs.index(min(costs))
-        cheapest.append(cheapest[first] + batch_overhead + longest * (step_overhead + end - first))
+        cost = batch_cost(longest, end - first, batch_overhead, step_overhead)
+        cheapest.append(cheapest[first] + cost)
         start.append(first)
     buckets, end = [], len(order)
     while end:
@@ -287,21 +300,58 @@ def length_buckets(
     return buckets[::-1]
 
 
+def worker_shares(
+    buckets: list[list[int]], lengths: Sequence[int], workers: int
+) -> list[list[list[int]]]:
+    """`buckets` dealt to at most `workers` workers so that they finish about together:
+    the costliest first (batch_cost), each to the least loaded (longest processing time
+    first)."""
+    costed = [
+        (batch_cost(max(lengths[row] for row in bucket), len(bucket)), bucket) for bucket in buckets
+    ]
+    costed.sort(key=lambda pair: pair[0], reverse=True)
+    shares: list[list[list[int]]] = [[] for _ in range(min(workers, len(buckets)))]
+    loads = [0.0] * len(shares)
+    for cost, bucket in costed:
+        least = loads.index(min(loads))
+        shares[least].append(bucket)
+        loads[least] += cost
+    return shares
+
+
 def score_reviews(reviews: list[str], model: LoadedModel) -> list[Scored]:
     """Every review scored, in the order given, as if it were scored alone.
 
     The reviews run in batches of similar length (length_buckets): padded to the longest
-    of the whole request, the network spent most of its time on padding.
+    of the whole request, the network spent most of its time on padding. With more than one
+    torch thread, the batches run side by side, a worker thread each on one torch thread
+    (worker_shares): the LSTM's small matrices keep a second thread of the same batch
+    mostly waiting, two batches apart keep two cores busy (README, Benchmarks).
     """
     encoded = encode_reviews(reviews, model)
+    lengths = [len(review) for review in encoded]
     scores, logits = [0.0] * len(reviews), [0.0] * len(reviews)
-    with torch.inference_mode():
-        for bucket in length_buckets([len(review) for review in encoded]):
-            batch = model.network(*encode_batch([encoded[row] for row in bucket]))
-            for row, logit, score in zip(
-                bucket, batch.tolist(), torch.sigmoid(batch).tolist(), strict=True
-            ):
-                scores[row], logits[row] = score, logit
+
+    def run(buckets: list[list[int]]) -> None:
+        with torch.inference_mode():  # a per-thread setting
+            for bucket in buckets:
+                batch = model.network(*encode_batch([encoded[row] for row in bucket]))
+                for row, logit, score in zip(
+                    bucket, batch.tolist(), torch.sigmoid(batch).tolist(), strict=True
+                ):
+                    scores[row], logits[row] = score, logit
+
+    buckets, threads = length_buckets(lengths), torch.get_num_threads()
+    if threads == 1 or len(buckets) < 2:
+        run(buckets)
+    else:
+        shares = worker_shares(buckets, lengths, threads)
+        with ThreadPoolExecutor(
+            len(shares), initializer=torch.set_num_threads, initargs=(1,)
+        ) as workers:
+            list(workers.map(run, shares))
+        # A worker's setting is also what threads started later begin with: put it back.
+        torch.set_num_threads(threads)
     words = [len(review) - review.count(PAD_ID) for review in encoded]
     known = [count - review.count(OOV_ID) for count, review in zip(words, encoded, strict=True)]
     return [Scored(*values) for values in zip(scores, words, known, logits, strict=True)]

@@ -247,8 +247,8 @@ def _add_evaluate(subcommands: argparse._SubParsersAction) -> None:
         "--threads",
         type=int,
         default=0,
-        help="one request at a time on this many torch threads; 0 (default): a request per "
-        "core in flight, one torch thread each",
+        help="one request at a time, its length batches side by side on this many torch "
+        "threads; 0 (default): a request per core in flight, one torch thread each",
     )
     parser.set_defaults(run=_run_evaluate)
 

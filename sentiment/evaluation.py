@@ -185,7 +185,8 @@ def evaluate(
     from the validation reviews: the training and validation reviews are read too. With
     `threads` 0, a request per core is in flight, one torch thread each (as a serving
     worker per core takes them: faster than two threads on one request's small matrices);
-    otherwise one request at a time on `threads` torch threads.
+    otherwise one request at a time, its length batches side by side on `threads` torch
+    threads (score_reviews in the handlers).
     """
     in_flight = 1 if threads else usable_cores()
     test = read_reviews(source_root, "test")

@@ -309,6 +309,52 @@ def test_a_batch_of_mixed_lengths_in_mixed_order_scores_each_review_as_alone(
     assert len({round(s.score, 4) for s in alone}) == len(reviews) - 2
 
 
+def test_on_two_torch_threads_the_batches_run_side_by_side_with_the_same_scores(
+    both_branches: ServedModel,
+):
+    handlers, model = both_branches.handlers, both_branches.model
+    reviews = [_words(n, seed) for seed, n in enumerate([300, 3, 120, 40, 9, 700, 60, 1, 230])]
+    lengths = [len(ids) for ids in handlers.encode_reviews(reviews, model)]
+    assert len(handlers.length_buckets(lengths)) >= 2  # work for two workers
+    serial = handlers.score_reviews(reviews, model)
+    workers: set[str] = set()
+    network_forward = model.network.forward
+
+    def forward(*inputs: torch.Tensor) -> torch.Tensor:
+        workers.add(f"{threading.current_thread().name}:{torch.get_num_threads()}")
+        return network_forward(*inputs)
+
+    with torch_threads(2), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(model.network, "forward", forward)
+        side_by_side = handlers.score_reviews(reviews, model)
+        # Back on two threads, here and in a thread started after the request.
+        started_after: list[int] = []
+        later = threading.Thread(target=lambda: started_after.append(torch.get_num_threads()))
+        later.start()
+        later.join()
+        assert (torch.get_num_threads(), started_after) == (2, [2])
+    assert [s.score for s in side_by_side] == pytest.approx([s.score for s in serial], abs=1e-6)
+    assert [(s.words, s.known) for s in side_by_side] == [(s.words, s.known) for s in serial]
+    # Two worker threads, neither of them this one, each on one torch thread.
+    assert len(workers) == 2
+    assert all(
+        name.endswith(":1") and threading.current_thread().name not in name for name in workers
+    )
+
+
+def test_worker_shares_deal_the_costliest_batches_first_to_the_least_loaded(
+    served: ServedModel,
+):
+    handlers = served.handlers
+    lengths = [500, 10, 10, 10, 400, 100]
+    buckets = [[0], [1, 2, 3], [4], [5]]
+    shares = handlers.worker_shares(buckets, lengths, 2)
+    assert shares == [[[0], [1, 2, 3]], [[4], [5]]]
+    assert sorted(map(sorted, (b for share in shares for b in share))) == sorted(buckets)
+    assert handlers.worker_shares(buckets, lengths, 8) == [[[0]], [[4]], [[5]], [[1, 2, 3]]]
+    assert handlers.worker_shares(buckets, lengths, 1) == [[[0], [4], [5], [1, 2, 3]]]
+
+
 @pytest.mark.parametrize(
     ("setting", "amx", "precision"),
     [("auto", True, "bfloat16"), ("auto", False, "float32"), ("float32", True, "float32")],
