@@ -5,13 +5,14 @@
 
 Runs `sentiment evaluate --baseline` (evaluation.evaluate: the test reviews and the
 short texts through the artifact's own inference handlers, the baseline fitted on the
-same training reviews) and prints one JSON object with, for the model and the
-baseline: the behaviour suite's pass rate per capability (contract/behaviour.py), the
-short-review check's accuracy and ECE (sentiment/short_reviews.py, validation reviews
-only), the same texts cut from every validation review (where calibration is read), and
-test accuracy and ECE — test figures are for reporting, never for choosing
-settings. The baseline answers without `low_confidence`, so it fails every `no_signal`
-case and passes `negated_negative` only when it says positive.
+same training reviews) and prints one JSON object with, for the model and the baseline:
+the behaviour suite's pass rate per capability (contract/behaviour.py), the short-review
+check's accuracy and ECE (sentiment/short_reviews.py, validation reviews only), the same
+texts cut from every validation review (where calibration is read), the same cut from
+every test review and from the clearly rated ones, and test accuracy and ECE — test
+figures are for reporting, never for choosing settings. The baseline answers without
+`low_confidence`, so it fails every `no_signal` case and passes `negated_negative` only
+when it says positive.
 
 SOURCE is the IMDB archive or an extracted aclImdb directory (default: $IMDB_SOURCE, else
 ../shared/data/aclImdb.tar.gz beside the repository); DIR the dataset `sentiment prepare`
@@ -37,6 +38,16 @@ def _rounded(noise: dict) -> dict:
     return {"median": round(noise["median"], 4), "p90": round(noise["p90"], 4)}
 
 
+def _calibration(figures: dict) -> dict:
+    return {
+        "texts": figures["texts"],
+        "accuracy": round(figures["accuracy"], 4),
+        "mean_confidence": round(figures["mean_confidence"], 4),
+        "ece": round(figures["ece"], 4),
+        "ece_if_calibrated": _rounded(figures["ece_if_calibrated"]),
+    }
+
+
 def short_text_summary(model: dict) -> dict:
     """One model's figures from an evaluation report's entry for it."""
     suite, short = model["behaviour"], model["short_reviews"]
@@ -59,13 +70,11 @@ def short_text_summary(model: dict) -> dict:
         "short_reviews_ece_if_calibrated": _rounded(short["ece_if_calibrated"]),
         # The same cut from every validation review: the check picks the easiest texts,
         # so calibration is read here (README, Short texts).
-        "short_reviews_every_rating": {
-            "texts": every["texts"],
-            "accuracy": round(every["accuracy"], 4),
-            "mean_confidence": round(every["mean_confidence"], 4),
-            "ece": round(every["ece"], 4),
-            "ece_if_calibrated": _rounded(every["ece_if_calibrated"]),
-        },
+        "short_reviews_every_rating": _calibration(every),
+        # And from the test reviews, for the report only: ten times the texts, so a
+        # calibration error is told from chance more closely.
+        "short_reviews_test": _calibration(model["short_reviews_test"]),
+        "short_reviews_test_clear_rating": _calibration(model["short_reviews_test_clear_rating"]),
         "test_accuracy": model["accuracy"],
         "test_ece": round(model["ece"], 4),
         "test_ece_if_calibrated": _rounded(model["ece_if_calibrated"]),

@@ -54,6 +54,7 @@ from sentiment.labeled_reviews import (
 from sentiment.model_loader import ServedModel, served_artifact
 from sentiment.short_reviews import (
     ShortReviews,
+    clear_ratings,
     short_review_description,
     short_review_scores,
     short_reviews,
@@ -148,16 +149,32 @@ def classification_metrics(labels: np.ndarray, scores: np.ndarray, positive: np.
 
 
 def short_text_figures(
-    answer: Callable[[list[str]], list[dict]], short: ShortReviews, every: ShortReviews
+    answer: Callable[[list[str]], list[dict]],
+    short: ShortReviews,
+    every: ShortReviews,
+    test: ShortReviews,
+    clear_test_reviews: int,
 ) -> dict:
     """One model's behaviour suite, short-review check and the same texts cut from every
-    validation review (`every`, short_reviews(every_rating=True): for calibration)."""
+    validation review (`every`, short_reviews(every_rating=True): for calibration).
+
+    And the same texts cut from every test review (`test`), ten times as many: calibration
+    measured closer than `every`'s few thousand texts allow, and, among them, those of the
+    `clear_test_reviews` clearly rated test reviews. For the report only, as the test
+    accuracy is: nothing is chosen by them.
+    """
+    test_scores, test_positive = scores_and_decisions(answer(test.texts))
+    clear = test.clearly_rated()
     return {
         "behaviour": behaviour.run_suite(answer),
         **{
             key: short_review_scores(texts, *scores_and_decisions(answer(texts.texts)))
             for key, texts in (("short_reviews", short), ("short_reviews_every_rating", every))
         },
+        "short_reviews_test": short_review_scores(test, test_scores, test_positive),
+        "short_reviews_test_clear_rating": short_review_scores(
+            test.where(clear, clear_test_reviews), test_scores[clear], test_positive[clear]
+        ),
     }
 
 
@@ -182,7 +199,8 @@ def evaluate(
     """Score the artifact (and the baseline); write the report and figure.
 
     On the test reviews, the behaviour suite and the short-review check, whose texts come
-    from the validation reviews: the training and validation reviews are read too. With
+    from the validation reviews (the training and validation reviews are read too), and on
+    the same short texts cut from the test reviews, for the report. With
     `threads` 0, a request per core is in flight, one torch thread each (as a serving
     worker per core takes them: faster than two threads on one request's small matrices);
     otherwise one request at a time, its length batches side by side on `threads` torch
@@ -193,10 +211,17 @@ def evaluate(
     check_matches_prepared(test, data_dir, "test")
     training, validation = training_and_validation(read_reviews(source_root, "train"), data_dir)
     short, every = short_reviews(validation), short_reviews(validation, every_rating=True)
+    short_texts_of = partial(
+        short_text_figures,
+        short=short,
+        every=every,
+        test=short_reviews(test, every_rating=True),
+        clear_test_reviews=int(clear_ratings(test.ratings).sum()),
+    )
     with torch_threads(threads or 1), served_artifact(artifact) as served:
         answers = endpoint_answers(served, test.texts, in_flight)
         answer = partial(endpoint_predictions, served, in_flight=in_flight)
-        model_short_texts = short_text_figures(answer, short, every)
+        model_short_texts = short_texts_of(answer)
     history, trained_accuracy = training_history(artifact)
     report = {
         "artifact": str(artifact),
@@ -233,13 +258,16 @@ def evaluate(
                 "validation_note": VALIDATION_NOTE,
                 "fit_seconds": round(fitted.fit_seconds, 1),
             }
-            | short_text_figures(fitted.answers, short, every)
+            | short_texts_of(fitted.answers)
         )
     report["training_history"] = history
     model = report["model"]
     calibration = {
         "test reviews": Reliability.from_json(model["reliability"]),
         "short-review check": Reliability.from_json(model["short_reviews"]["reliability"]),
+        "short texts, every test review": Reliability.from_json(
+            model["short_reviews_test"]["reliability"]
+        ),
     }
     figure = write_figure(
         output_dir / FIGURE_FILE,

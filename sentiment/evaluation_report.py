@@ -122,6 +122,15 @@ def _short_text_rows(report: dict, models: dict[str, dict]) -> list[str]:
             "same, every validation review: "
             f"{models['model']['short_reviews_every_rating']['texts']:,} texts",
         ),
+        (
+            "short_reviews_test",
+            f"same, every test review: {models['model']['short_reviews_test']['texts']:,} texts",
+        ),
+        (
+            "short_reviews_test_clear_rating",
+            "same, clearly rated test reviews: "
+            f"{models['model']['short_reviews_test_clear_rating']['texts']:,} texts",
+        ),
     ):
         texts = [m[key] for m in models.values()]
         rows += [

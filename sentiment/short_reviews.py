@@ -57,7 +57,28 @@ class ShortReviews:
     texts: list[str]
     labels: np.ndarray  # 1 positive, 0 negative: the source review's label
     parts: list[str]  # OPENING or ENDING
-    source_reviews: int  # validation reviews the texts were cut from
+    source_reviews: int  # reviews the texts were cut from
+    ratings: np.ndarray  # the source review's rating, 1-10
+
+    def clearly_rated(self) -> np.ndarray:
+        """Which texts come from a review with a clear rating (clear_ratings)."""
+        return clear_ratings(self.ratings)
+
+    def where(self, keep: np.ndarray, source_reviews: int) -> ShortReviews:
+        """The texts `keep` marks, cut from `source_reviews` reviews."""
+        return ShortReviews(
+            [text for text, kept in zip(self.texts, keep, strict=True) if kept],
+            self.labels[keep],
+            [part for part, kept in zip(self.parts, keep, strict=True) if kept],
+            source_reviews,
+            self.ratings[keep],
+        )
+
+
+def clear_ratings(ratings: np.ndarray) -> np.ndarray:
+    """Whether each rating is far enough from the middle that the review's label is the
+    verdict of its texts too."""
+    return (ratings <= MOST_NEGATIVE_RATING) | (ratings >= MOST_POSITIVE_RATING)
 
 
 def sentences(review: str) -> list[str]:
@@ -83,26 +104,30 @@ def short_texts(review: str) -> list[tuple[str, str]]:
     return [(part, text) for part, text in cut if MIN_WORDS <= _word_count(text) <= MAX_WORDS]
 
 
-def short_reviews(validation: LabeledReviews, every_rating: bool = False) -> ShortReviews:
-    """The check's texts, cut from the validation reviews with a clear rating; with
-    `every_rating`, from every validation review: the sample to measure calibration on.
+def short_reviews(reviews: LabeledReviews, every_rating: bool = False) -> ShortReviews:
+    """The check's texts, cut from the (validation) reviews with a clear rating; with
+    `every_rating`, from every review: the sample to measure calibration on.
 
     A clear rating picks the texts that are easiest to judge, so a model whose confidence
     is right for short texts in general looks underconfident on them (README, Short texts).
     """
-    texts, labels, parts = [], [], []
-    ratings = validation.ratings
-    clear = (
-        np.ones(len(ratings), dtype=bool)
-        if every_rating
-        else (ratings <= MOST_NEGATIVE_RATING) | (ratings >= MOST_POSITIVE_RATING)
-    )
-    for index in np.flatnonzero(clear).tolist():
-        for part, text in short_texts(validation.texts[index]):
+    texts, labels, parts, ratings = [], [], [], []
+    used = np.ones(len(reviews.ratings), dtype=bool)
+    if not every_rating:
+        used = clear_ratings(reviews.ratings)
+    for index in np.flatnonzero(used).tolist():
+        for part, text in short_texts(reviews.texts[index]):
             texts.append(text)
-            labels.append(validation.labels[index])
+            labels.append(reviews.labels[index])
             parts.append(part)
-    return ShortReviews(texts, np.asarray(labels, dtype=np.int8), parts, int(clear.sum()))
+            ratings.append(reviews.ratings[index])
+    return ShortReviews(
+        texts,
+        np.asarray(labels, dtype=np.int8),
+        parts,
+        int(used.sum()),
+        np.asarray(ratings, dtype=np.int8),
+    )
 
 
 def short_review_scores(short: ShortReviews, scores: np.ndarray, positive: np.ndarray) -> dict:

@@ -29,6 +29,7 @@ from sentiment import (
 )
 from sentiment.baseline import BASELINE_C
 from sentiment.model_loader import served_artifact
+from sentiment.short_reviews import short_reviews
 
 pytestmark = pytest.mark.slow
 
@@ -171,9 +172,16 @@ def test_the_short_text_figures_are_reported_for_both_models(
     )
     clear = int(((validation.ratings <= 2) | (validation.ratings >= 9)).sum())
     assert report["short_reviews"]["source_reviews"] == clear
+    test = labeled_reviews.read_reviews(imdb_dir, "test")
     for model in (report["model"], report["baseline"]):
         assert 0 <= model["ece"] <= 1
-        for figures in (model, model["short_reviews"], model["short_reviews_every_rating"]):
+        for figures in (
+            model,
+            model["short_reviews"],
+            model["short_reviews_every_rating"],
+            model["short_reviews_test"],
+            model["short_reviews_test_clear_rating"],
+        ):
             floor = figures["ece_if_calibrated"]
             assert 0 < floor["median"] <= floor["p90"] < 1
         assert sum(model["reliability"]["answers"]) == report["test_reviews"]
@@ -181,6 +189,12 @@ def test_the_short_text_figures_are_reported_for_both_models(
         # Calibration is also read on the texts of every validation review, not only the
         # clearly rated ones.
         assert model["short_reviews_every_rating"]["texts"] > model["short_reviews"]["texts"]
+        # And, for the report, on the same texts cut from the test reviews, every one and
+        # the clearly rated ones.
+        test_texts = short_reviews(test, every_rating=True)
+        assert model["short_reviews_test"]["texts"] == len(test_texts.texts)
+        assert model["short_reviews_test_clear_rating"]["texts"] == len(short_reviews(test).texts)
+        assert 0 < model["short_reviews_test_clear_rating"]["texts"] < len(test_texts.texts)
         assert set(model["behaviour"]["capabilities"]) == set(behaviour.CAPABILITIES)
         assert model["behaviour"]["cases"] == len(behaviour.cases())
     lines = printed.splitlines()
@@ -188,6 +202,8 @@ def test_the_short_text_figures_are_reported_for_both_models(
     assert any(line.startswith("ECE if calibrated (p90)") for line in lines)
     every = report["model"]["short_reviews_every_rating"]["texts"]
     assert f"same, every validation review: {every:,} texts" in lines
+    on_test = report["model"]["short_reviews_test"]["texts"]
+    assert f"same, every test review: {on_test:,} texts" in lines
     negation = next(line for line in lines if line.strip().startswith("negated_positive"))
     assert negation.split()[1:] == [
         f"{report[name]['behaviour']['capabilities']['negated_positive']['pass_rate']:.4f}"

@@ -84,6 +84,16 @@ def test_only_clearly_rated_reviews_are_used_with_their_labels():
     assert every.source_reviews == 6
     assert [int(re.search(r"\d", text)[0]) for text in every.texts] == list(range(6))
     assert every.labels.tolist() == reviews.labels.tolist()
+    assert every.ratings.tolist() == reviews.ratings.tolist()
+    # The clearly rated texts among every review's are the check's own.
+    clear = every.where(every.clearly_rated(), short.source_reviews)
+    assert (clear.texts, clear.parts, clear.source_reviews) == (
+        short.texts,
+        short.parts,
+        short.source_reviews,
+    )
+    assert clear.labels.tolist() == short.labels.tolist()
+    assert clear.ratings.tolist() == short.ratings.tolist() == [1, 2, 9, 10]
 
 
 def test_scores_per_part():
