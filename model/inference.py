@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -303,9 +303,9 @@ def length_buckets(
 def worker_shares(
     buckets: list[list[int]], lengths: Sequence[int], workers: int
 ) -> list[list[list[int]]]:
-    """`buckets` dealt to at most `workers` workers so that they finish about together:
-    the costliest first (batch_cost), each to the least loaded (longest processing time
-    first)."""
+    """`buckets` dealt to at most `workers` (at least one) workers so that they finish
+    about together: the costliest first (batch_cost), each to the least loaded (longest
+    processing time first)."""
     costed = [
         (batch_cost(max(lengths[row] for row in bucket), len(bucket)), bucket) for bucket in buckets
     ]
@@ -326,7 +326,10 @@ def score_reviews(reviews: list[str], model: LoadedModel) -> list[Scored]:
     of the whole request, the network spent most of its time on padding. With more than one
     torch thread, the batches run side by side, a worker thread each on one torch thread
     (worker_shares): the LSTM's small matrices keep a second thread of the same batch
-    mostly waiting, two batches apart keep two cores busy (README, Benchmarks).
+    mostly waiting, two batches apart keep two cores busy (README, Benchmarks). That is
+    for a process answering one request at a time (`sentiment evaluate --threads N`, the
+    promotion gate in the training job); a serving worker runs on one torch thread
+    (contract/serving_workers.py).
     """
     encoded = encode_reviews(reviews, model)
     lengths = [len(review) for review in encoded]
@@ -345,13 +348,32 @@ def score_reviews(reviews: list[str], model: LoadedModel) -> list[Scored]:
     if threads == 1 or len(buckets) < 2:
         run(buckets)
     else:
-        shares = worker_shares(buckets, lengths, threads)
-        with ThreadPoolExecutor(
-            len(shares), initializer=torch.set_num_threads, initargs=(1,)
-        ) as workers:
+        _side_by_side(run, worker_shares(buckets, lengths, threads), threads)
+    return _scored(encoded, scores, logits)
+
+
+def _side_by_side(
+    run: Callable[[list[list[int]]], None], shares: list[list[list[int]]], threads: int
+) -> None:
+    """`run` on each share at once, a worker thread each on one torch thread; the calling
+    thread's `threads` is the process's count again after."""
+    try:
+        with ThreadPoolExecutor(len(shares), initializer=_one_torch_thread) as workers:
             list(workers.map(run, shares))
-        # A worker's setting is also what threads started later begin with: put it back.
+    finally:
+        # torch.set_num_threads also sets the count threads that start later begin with.
         torch.set_num_threads(threads)
+
+
+def _one_torch_thread() -> None:
+    # A thread takes the process's count at its first torch call: take it first, so
+    # that nothing set later replaces this thread's one.
+    torch.get_num_threads()
+    torch.set_num_threads(1)
+
+
+def _scored(encoded: list[list[int]], scores: list[float], logits: list[float]) -> list[Scored]:
+    """The reviews' scores and logits with the words each one read and knew."""
     words = [len(review) - review.count(PAD_ID) for review in encoded]
     known = [count - review.count(OOV_ID) for count, review in zip(words, encoded, strict=True)]
     return [Scored(*values) for values in zip(scores, words, known, logits, strict=True)]

@@ -54,7 +54,6 @@ from sentiment.labeled_reviews import (
 from sentiment.model_loader import ServedModel, served_artifact
 from sentiment.short_reviews import (
     ShortReviews,
-    clear_ratings,
     short_review_description,
     short_review_scores,
     short_reviews,
@@ -152,28 +151,28 @@ def short_text_figures(
     answer: Callable[[list[str]], list[dict]],
     short: ShortReviews,
     every: ShortReviews,
-    test: ShortReviews,
-    clear_test_reviews: int,
+    test_texts: ShortReviews,
+    clear_test_texts: ShortReviews,
 ) -> dict:
     """One model's behaviour suite, short-review check and the same texts cut from every
     validation review (`every`, short_reviews(every_rating=True): for calibration).
 
-    And the same texts cut from every test review (`test`), ten times as many: calibration
-    measured closer than `every`'s few thousand texts allow, and, among them, those of the
-    `clear_test_reviews` clearly rated test reviews. For the report only, as the test
-    accuracy is: nothing is chosen by them.
+    And the same texts cut from every test review (`test_texts`), ten times as many:
+    calibration measured closer than `every`'s few thousand texts allow; and, among them,
+    those of the clearly rated test reviews (`clear_test_texts`, short_reviews() of the test
+    reviews). For the report only, as the test accuracy is: nothing is chosen by them.
     """
-    test_scores, test_positive = scores_and_decisions(answer(test.texts))
-    clear = test.clearly_rated()
+    scores, positive = scores_and_decisions(answer(test_texts.texts))
+    clear = test_texts.clearly_rated()
     return {
         "behaviour": behaviour.run_suite(answer),
         **{
             key: short_review_scores(texts, *scores_and_decisions(answer(texts.texts)))
             for key, texts in (("short_reviews", short), ("short_reviews_every_rating", every))
         },
-        "short_reviews_test": short_review_scores(test, test_scores, test_positive),
+        "short_reviews_test": short_review_scores(test_texts, scores, positive),
         "short_reviews_test_clear_rating": short_review_scores(
-            test.where(clear, clear_test_reviews), test_scores[clear], test_positive[clear]
+            clear_test_texts, scores[clear], positive[clear]
         ),
     }
 
@@ -215,8 +214,8 @@ def evaluate(
         short_text_figures,
         short=short,
         every=every,
-        test=short_reviews(test, every_rating=True),
-        clear_test_reviews=int(clear_ratings(test.ratings).sum()),
+        test_texts=short_reviews(test, every_rating=True),
+        clear_test_texts=short_reviews(test),
     )
     with torch_threads(threads or 1), served_artifact(artifact) as served:
         answers = endpoint_answers(served, test.texts, in_flight)

@@ -26,7 +26,8 @@ reviews are about the same movies as the training reviews, so it reads optimisti
 real visitors write neither like reviewers' last sentences nor about IMDB's movies only.
 It compares models; it is no estimate of accuracy on the page. Nor of calibration on short
 texts in general: a clear rating picks the easiest texts, so calibration is also read on the
-same texts cut from every validation review (short_reviews(every_rating=True)).
+same texts cut from every validation review (short_reviews(every_rating=True)), and, for the
+report only, on those cut from every test review: ten times as many texts.
 """
 
 from __future__ import annotations
@@ -61,18 +62,10 @@ class ShortReviews:
     ratings: np.ndarray  # the source review's rating, 1-10
 
     def clearly_rated(self) -> np.ndarray:
-        """Which texts come from a review with a clear rating (clear_ratings)."""
+        """Which texts come from a review with a clear rating (clear_ratings): cut from
+        every review, those that short_reviews() cuts from the clearly rated ones alone,
+        in the same order."""
         return clear_ratings(self.ratings)
-
-    def where(self, keep: np.ndarray, source_reviews: int) -> ShortReviews:
-        """The texts `keep` marks, cut from `source_reviews` reviews."""
-        return ShortReviews(
-            [text for text, kept in zip(self.texts, keep, strict=True) if kept],
-            self.labels[keep],
-            [part for part, kept in zip(self.parts, keep, strict=True) if kept],
-            source_reviews,
-            self.ratings[keep],
-        )
 
 
 def clear_ratings(ratings: np.ndarray) -> np.ndarray:

@@ -85,15 +85,11 @@ def test_only_clearly_rated_reviews_are_used_with_their_labels():
     assert [int(re.search(r"\d", text)[0]) for text in every.texts] == list(range(6))
     assert every.labels.tolist() == reviews.labels.tolist()
     assert every.ratings.tolist() == reviews.ratings.tolist()
-    # The clearly rated texts among every review's are the check's own.
-    clear = every.where(every.clearly_rated(), short.source_reviews)
-    assert (clear.texts, clear.parts, clear.source_reviews) == (
-        short.texts,
-        short.parts,
-        short.source_reviews,
-    )
-    assert clear.labels.tolist() == short.labels.tolist()
-    assert clear.ratings.tolist() == short.ratings.tolist() == [1, 2, 9, 10]
+    # The clearly rated texts among every review's are the check's own, in its order.
+    clear = every.clearly_rated()
+    assert [text for text, kept in zip(every.texts, clear, strict=True) if kept] == short.texts
+    assert every.labels[clear].tolist() == short.labels.tolist()
+    assert every.ratings[clear].tolist() == short.ratings.tolist() == [1, 2, 9, 10]
 
 
 def test_scores_per_part():
