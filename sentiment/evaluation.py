@@ -154,27 +154,36 @@ def short_text_figures(
     test_texts: ShortReviews,
     clear_test_texts: ShortReviews,
 ) -> dict:
-    """One model's behaviour suite, short-review check and the same texts cut from every
-    validation review (`every`, short_reviews(every_rating=True): for calibration).
+    """One model's behaviour suite, short-review check (`short`) and the same texts cut from
+    every validation review (`every`, short_reviews(every_rating=True): for calibration).
 
     And the same texts cut from every test review (`test_texts`), ten times as many:
     calibration measured closer than `every`'s few thousand texts allow; and, among them,
     those of the clearly rated test reviews (`clear_test_texts`, short_reviews() of the test
     reviews). For the report only, as the test accuracy is: nothing is chosen by them.
     """
-    scores, positive = scores_and_decisions(answer(test_texts.texts))
-    clear = test_texts.clearly_rated()
+    every_figures, check_figures = _with_clearly_rated(answer, every, short)
+    test_figures, clear_test_figures = _with_clearly_rated(answer, test_texts, clear_test_texts)
     return {
         "behaviour": behaviour.run_suite(answer),
-        **{
-            key: short_review_scores(texts, *scores_and_decisions(answer(texts.texts)))
-            for key, texts in (("short_reviews", short), ("short_reviews_every_rating", every))
-        },
-        "short_reviews_test": short_review_scores(test_texts, scores, positive),
-        "short_reviews_test_clear_rating": short_review_scores(
-            clear_test_texts, scores[clear], positive[clear]
-        ),
+        "short_reviews": check_figures,
+        "short_reviews_every_rating": every_figures,
+        "short_reviews_test": test_figures,
+        "short_reviews_test_clear_rating": clear_test_figures,
     }
+
+
+def _with_clearly_rated(
+    answer: Callable[[list[str]], list[dict]], every: ShortReviews, clear: ShortReviews
+) -> tuple[dict, dict]:
+    """The figures of every review's texts and of the clearly rated reviews' among them
+    (`clear`: the same reviews' short_reviews()), each text asked once."""
+    scores, positive = scores_and_decisions(answer(every.texts))
+    kept = every.clearly_rated()
+    return (
+        short_review_scores(every, scores, positive),
+        short_review_scores(clear, scores[kept], positive[kept]),
+    )
 
 
 def training_history(artifact: Path) -> tuple[list[dict], float | None]:

@@ -29,7 +29,7 @@ from sentiment import (
 )
 from sentiment.baseline import BASELINE_C
 from sentiment.model_loader import served_artifact
-from sentiment.short_reviews import short_reviews
+from sentiment.short_reviews import short_review_scores, short_reviews
 
 pytestmark = pytest.mark.slow
 
@@ -209,6 +209,30 @@ def test_the_short_text_figures_are_reported_for_both_models(
         f"{report[name]['behaviour']['capabilities']['negated_positive']['pass_rate']:.4f}"
         for name in ("model", "baseline")
     ]
+
+
+def test_the_clearly_rated_texts_are_judged_by_their_own_answers(
+    evaluated: tuple[dict, Path, str], artifact: Path, prepared_imdb: Path, imdb_dir: Path
+):
+    """The check's figures and the clearly rated test texts' are cut from the answers for
+    every review's texts: the same as asking for those texts alone."""
+    report, _, _ = evaluated
+    _, validation = labeled_reviews.training_and_validation(
+        labeled_reviews.read_reviews(imdb_dir, "train"), prepared_imdb
+    )
+    test = labeled_reviews.read_reviews(imdb_dir, "test")
+    with evaluation.torch_threads(1), served_artifact(artifact) as served:
+        for key, reviews in (
+            ("short_reviews", validation),
+            ("short_reviews_test_clear_rating", test),
+        ):
+            texts = short_reviews(reviews)
+            answers = inference_toolkit.batch_answers(served, texts.texts)
+            alone = short_review_scores(texts, *evaluation.scores_and_decisions(answers))
+            figures = report["model"][key]
+            assert figures["texts"] == alone["texts"] > 0
+            assert figures["accuracy"] == pytest.approx(alone["accuracy"])
+            assert figures["ece"] == pytest.approx(alone["ece"], abs=1e-6)
 
 
 def test_the_figure_is_one_png(evaluated: tuple[dict, Path, str]):
