@@ -309,6 +309,15 @@ def test_a_batch_of_mixed_lengths_in_mixed_order_scores_each_review_as_alone(
     assert len({round(s.score, 4) for s in alone}) == len(reviews) - 2
 
 
+def _torch_threads_of_a_new_thread() -> int:
+    """The torch thread count a thread started now begins with."""
+    counts: list[int] = []
+    thread = threading.Thread(target=lambda: counts.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    return counts[0]
+
+
 def test_on_two_torch_threads_the_batches_run_side_by_side_with_the_same_scores(
     both_branches: ServedModel,
 ):
@@ -334,11 +343,7 @@ def test_on_two_torch_threads_the_batches_run_side_by_side_with_the_same_scores(
         patch.setattr(model.network, "forward", forward)
         side_by_side = handlers.score_reviews(reviews, model)
         # Back on two threads, here and in a thread started after the request.
-        started_after: list[int] = []
-        later = threading.Thread(target=lambda: started_after.append(torch.get_num_threads()))
-        later.start()
-        later.join()
-        assert (torch.get_num_threads(), started_after) == (2, [2])
+        assert (torch.get_num_threads(), _torch_threads_of_a_new_thread()) == (2, 2)
     assert [s.score for s in side_by_side] == pytest.approx([s.score for s in serial], abs=1e-6)
     assert [(s.words, s.known) for s in side_by_side] == [(s.words, s.known) for s in serial]
     # Two worker threads, neither of them this one, each on one torch thread, scoring in
@@ -360,11 +365,7 @@ def test_a_failing_batch_side_by_side_fails_the_request_and_leaves_the_threads_a
         patch.setattr(model.network, "forward", broken)
         with pytest.raises(RuntimeError, match="broken batch"):
             handlers.score_reviews(reviews, model)
-        started_after: list[int] = []
-        later = threading.Thread(target=lambda: started_after.append(torch.get_num_threads()))
-        later.start()
-        later.join()
-        assert (torch.get_num_threads(), started_after) == (2, [2])
+        assert (torch.get_num_threads(), _torch_threads_of_a_new_thread()) == (2, 2)
 
 
 def test_worker_shares_deal_the_costliest_batches_first_to_the_least_loaded(
